@@ -1,0 +1,137 @@
+//! Desired state: what should run, fully resolved, ready to diff.
+//!
+//! `resolve` builds these from the spec; the planner compares them with
+//! `observe::Observed`; `apply` hands `ContainerConfig`s to the engine. The
+//! config is target-neutral (no bollard types) so a Swarm target can map the
+//! same values to services later.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Everything the repository asks for, for one project.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Desired {
+    pub project: String,
+    pub apps: Vec<DesiredApp>,
+    /// True when the repository yielded no apps (prune is refused unless allowed).
+    pub empty: bool,
+}
+
+/// One app, resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesiredApp {
+    pub name: String,
+    /// `suspend: true`: neither changed nor pruned.
+    pub suspended: bool,
+    /// The runtime image, as normalized reference (`docker.io/library/busybox:1.36`).
+    pub image: String,
+    pub pull_policy: crate::spec::PullPolicy,
+    pub containers: Vec<DesiredContainer>,
+}
+
+/// One container to run: `<project>-<app>-<process>-<replica>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DesiredContainer {
+    pub name: String,
+    pub app: String,
+    pub process: String,
+    pub replica: u32,
+    pub config: ContainerConfig,
+}
+
+/// The declared configuration of one container. Only these fields are
+/// compared with the engine: whatever the image or engine defaults add
+/// (image env, labels, entrypoint, networks) never shows up as drift.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ContainerConfig {
+    /// Normalized image reference.
+    pub image: String,
+    /// Command replacing the image's; `None` keeps the image's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, EnvValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub ports: Vec<PortBinding>,
+    #[serde(default)]
+    pub mounts: Vec<Mount>,
+    /// Memory limit in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<i64>,
+    /// CPU limit in units of 1e-9 CPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nano_cpus: Option<i64>,
+    pub restart: crate::spec::Restart,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Health>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+}
+
+/// An environment value. Secret values are never stored in a config that
+/// could be printed, saved or put in a label: only a keyed fingerprint is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "value")]
+pub enum EnvValue {
+    Plain(String),
+    /// A value from a `kind: env` credential: which file, and a keyed hash of
+    /// the value (changes when the secret changes, reveals nothing).
+    Secret { credential: String, fingerprint: String },
+}
+
+/// A published port.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct PortBinding {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<String>,
+    pub host_port: u16,
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+}
+
+/// A volume or bind mount.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct Mount {
+    #[serde(rename = "type")]
+    pub kind: MountKind,
+    /// Volume name (`<project>_<name>`) or absolute host path.
+    pub source: String,
+    pub target: String,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MountKind {
+    Volume,
+    Bind,
+}
+
+/// A health check with durations in nanoseconds, as the engine takes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Health {
+    pub test: Vec<String>,
+    pub interval_ns: i64,
+    pub timeout_ns: i64,
+    pub retries: i64,
+    pub start_period_ns: i64,
+}
+
+impl ContainerConfig {
+    /// The `berth.spec-hash` label: a hash of the config and the image id the
+    /// container runs. Secret env enters only through its keyed fingerprint.
+    pub fn spec_hash(&self, image_id: &str) -> String {
+        let json = serde_json::to_vec(self).expect("config serializes");
+        let mut h = Sha256::new();
+        h.update(&json);
+        h.update(b"\0");
+        h.update(image_id.as_bytes());
+        hex::encode(&h.finalize()[..16])
+    }
+}

@@ -1,0 +1,142 @@
+//! Actual state: what the engine runs and holds, read in O(1) calls.
+//!
+//! `Observed` is a plain snapshot the planner can diff without I/O. The
+//! `Engine` trait is the narrow boundary to a target: one listing call for
+//! containers (label filter), one for images, plus the few mutations `apply`
+//! needs. A Docker Swarm target implements the same trait later.
+
+pub mod docker;
+
+use crate::desired::{ContainerConfig, DesiredContainer};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Labels berth puts on every container it creates (SPEC §3.1).
+pub mod labels {
+    pub const PROJECT: &str = "berth.project";
+    pub const APP: &str = "berth.app";
+    pub const PROCESS: &str = "berth.process";
+    pub const REPLICA: &str = "berth.replica";
+    pub const SPEC_HASH: &str = "berth.spec-hash";
+    /// The declared config as JSON (secret env as fingerprints only), so a
+    /// plan can show field-level diffs from the listing alone.
+    pub const CONFIG: &str = "berth.config";
+}
+
+/// What the engine holds that matters to one project.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    /// Containers labelled `berth.project=<project>`.
+    pub containers: Vec<ObservedContainer>,
+    /// Local images by normalized reference (`docker.io/library/busybox:1.36`) → image id.
+    pub images: BTreeMap<String, String>,
+}
+
+/// One container of the project, from the listing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedContainer {
+    pub id: String,
+    pub name: String,
+    pub app: String,
+    pub process: String,
+    pub replica: u32,
+    pub state: ContainerState,
+    /// The image id the container runs.
+    pub image_id: String,
+    /// `berth.spec-hash` label.
+    pub spec_hash: Option<String>,
+    /// `berth.config` label, parsed; `None` when missing or unreadable.
+    pub config: Option<ContainerConfig>,
+}
+
+/// Container state as the engine reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContainerState {
+    Created,
+    Running,
+    Restarting,
+    Paused,
+    Exited,
+    Dead,
+    Removing,
+    Unknown,
+}
+
+impl ContainerState {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "created" => Self::Created,
+            "running" => Self::Running,
+            "restarting" => Self::Restarting,
+            "paused" => Self::Paused,
+            "exited" => Self::Exited,
+            "dead" => Self::Dead,
+            "removing" => Self::Removing,
+            _ => Self::Unknown,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Running => "running",
+            Self::Restarting => "restarting",
+            Self::Paused => "paused",
+            Self::Exited => "exited",
+            Self::Dead => "dead",
+            Self::Removing => "removing",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// Registry credentials handed to the engine in memory for one pull.
+#[derive(Clone)]
+pub struct PullAuth {
+    pub server: String,
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for PullAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the password, not even in debug logs.
+        f.debug_struct("PullAuth").field("server", &self.server).field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+/// Why an engine call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("failed to connect to the Docker engine: {0}")]
+    Connect(String),
+    #[error("failed to {action}: {message}")]
+    Call { action: String, message: String },
+    #[error("failed to pull {image}: {message}")]
+    Pull { image: String, message: String },
+    #[error("container {name} did not become ready: {message}")]
+    NotReady { name: String, message: String },
+}
+
+/// Secret env values, resolved at apply time and handed over in memory.
+pub type SecretEnv = BTreeMap<String, String>;
+
+/// The boundary to a container target. Every method is one (or a bounded few)
+/// engine calls; `observe` must not grow with the number of apps.
+#[async_trait::async_trait]
+pub trait Engine: Send + Sync {
+    /// List the project's containers and the local images, in O(1) calls.
+    async fn observe(&self, project: &str) -> Result<Observed, EngineError>;
+    /// Pull an image (optionally for a platform), with credentials in memory.
+    async fn pull(&self, image: &str, platform: Option<&str>, auth: Option<&PullAuth>) -> Result<(), EngineError>;
+    /// The local image id of a reference, if present.
+    async fn image_id(&self, image: &str) -> Result<Option<String>, EngineError>;
+    /// Create (not start) a container with berth's labels; returns its id.
+    async fn create(&self, project: &str, c: &DesiredContainer, spec_hash: &str, secrets: &SecretEnv) -> Result<String, EngineError>;
+    async fn start(&self, id: &str) -> Result<(), EngineError>;
+    async fn stop(&self, id: &str) -> Result<(), EngineError>;
+    async fn remove(&self, id: &str) -> Result<(), EngineError>;
+    async fn rename(&self, id: &str, new_name: &str) -> Result<(), EngineError>;
+    /// Wait until the container runs (and is healthy, if it has a check).
+    async fn wait_ready(&self, id: &str, name: &str, timeout: std::time::Duration) -> Result<(), EngineError>;
+}

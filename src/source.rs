@@ -1,0 +1,73 @@
+//! Source: read the repository's files into an in-memory `Snapshot`.
+//!
+//! Today: the working tree. Later: a git revision (remote repos for `watch`).
+//! Everything downstream reads the snapshot, never the disk, so both sources
+//! feed the same pipeline.
+
+use std::path::{Path, PathBuf};
+
+/// The files berth reads from a repository, as they are at one moment.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Absolute, canonical repository root.
+    pub root: PathBuf,
+    /// `berth.yaml`, if present.
+    pub settings: Option<SourceFile>,
+    /// `apps/**/*.yaml` and `*.yml`, sorted by path.
+    pub apps: Vec<SourceFile>,
+    /// `credentials/*.age`, sorted by path.
+    pub credentials: Vec<SourceFile>,
+}
+
+/// One file: its repository-relative path (with `/`) and contents.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("failed to open repository {path}: {source}")]
+    Root { path: PathBuf, source: std::io::Error },
+    #[error("failed to read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+}
+
+/// Read a working tree.
+pub fn read_working_tree(root: &Path) -> Result<Snapshot, SourceError> {
+    let root = root.canonicalize().map_err(|source| SourceError::Root { path: root.to_path_buf(), source })?;
+    if !root.is_dir() {
+        let source = std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory");
+        return Err(SourceError::Root { path: root, source });
+    }
+    let settings_path = root.join("berth.yaml");
+    let settings = if settings_path.exists() { Some(read(&root, &settings_path)?) } else { None };
+    let apps = collect(&root, "apps", &["yaml", "yml"])?;
+    let credentials = collect(&root, "credentials", &["age"])?;
+    Ok(Snapshot { root, settings, apps, credentials })
+}
+
+fn collect(root: &Path, dir: &str, exts: &[&str]) -> Result<Vec<SourceFile>, SourceError> {
+    let base = root.join(dir);
+    if !base.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(&base).sort_by_file_name() {
+        let entry = entry.map_err(|e| SourceError::Read { path: base.clone(), source: e.into() })?;
+        let p = entry.path();
+        let matches = p.extension().and_then(|e| e.to_str()).is_some_and(|e| exts.contains(&e));
+        if entry.file_type().is_file() && matches {
+            files.push(read(root, p)?);
+        }
+    }
+    Ok(files)
+}
+
+fn read(root: &Path, p: &Path) -> Result<SourceFile, SourceError> {
+    let bytes = std::fs::read(p).map_err(|source| SourceError::Read { path: p.to_path_buf(), source })?;
+    let rel = p.strip_prefix(root).unwrap_or(p);
+    let path = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+    Ok(SourceFile { path, bytes })
+}

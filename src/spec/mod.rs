@@ -1,0 +1,54 @@
+//! Spec: the repository's YAML as typed, validated values with positions.
+//!
+//! Input is a `source::Snapshot` (file bytes, no I/O here); output is a
+//! `Repo` or every `Diagnostic` found. Values that need parsing (ports,
+//! volumes, memory, durations, image references) are checked here with the
+//! pure functions in `values`, which `resolve` reuses.
+
+pub mod at;
+mod parse;
+pub mod types;
+mod validate;
+pub mod values;
+
+pub use at::At;
+pub use types::*;
+
+use crate::diag::Diagnostic;
+use crate::source::Snapshot;
+use std::path::PathBuf;
+
+/// A parsed, validated repository.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    /// Absolute path of the repository root.
+    pub root: PathBuf,
+    /// `project:` or the root folder's name.
+    pub project: String,
+    pub settings: Settings,
+    /// Apps sorted by name.
+    pub apps: Vec<AppFile>,
+    /// Names of the files under `credentials/` (without `.age`).
+    pub credentials: Vec<String>,
+}
+
+/// One app file.
+#[derive(Debug, Clone)]
+pub struct AppFile {
+    /// Repository-relative path, e.g. `apps/web.yaml`.
+    pub path: String,
+    /// `name:` or the file stem.
+    pub name: String,
+    pub spec: AppSpec,
+}
+
+/// Parse and validate every file of the snapshot; all problems at once.
+pub fn load(snapshot: &Snapshot) -> Result<Repo, Vec<Diagnostic>> {
+    let (settings, apps, mut diags) = parse::parse_all(snapshot);
+    let repo = validate::validate(snapshot, settings, apps, &mut diags);
+    if diags.is_empty() {
+        Ok(repo)
+    } else {
+        Err(diags)
+    }
+}

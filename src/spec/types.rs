@@ -1,0 +1,206 @@
+//! The repository's YAML files as typed values: exactly what the user wrote.
+//!
+//! These types are the single source of the JSON Schemas (`berth schema`), so
+//! every field carries a doc comment that becomes its schema description.
+//! Nothing here is resolved: defaults, image names and credentials are
+//! decided later, in `resolve`.
+
+use super::at::At;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `berth.yaml`: global settings of a berth repository.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(title = "berth.yaml")]
+pub struct Settings {
+    /// Namespace on the engine; default: the repository folder's name. `[a-z0-9][a-z0-9-]*`
+    pub project: Option<At<String>>,
+    /// age recipients (`age1…`, `ssh-ed25519 …`) that credential files are encrypted to.
+    #[serde(default)]
+    pub recipients: Vec<At<String>>,
+    /// Global registry properties; an app's `registry:` overrides each key.
+    pub registry: Option<RegistrySettings>,
+    /// Credential defaults.
+    pub credentials: Option<CredentialSettings>,
+    /// `host:port` registries spoken to over plain HTTP (loopback registries always are).
+    #[serde(default)]
+    pub insecure_registries: Vec<At<String>>,
+}
+
+/// Registry properties shared by all apps.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RegistrySettings {
+    /// Push target; `docker.io` / `hub.docker.com` mean Docker Hub.
+    pub server: Option<At<String>>,
+    /// Template of the image repository; variables `.AppName`, `.Project`. Default `app-{{ .AppName }}`.
+    pub image_repo_template: Option<At<String>>,
+    /// Give every release the next integer tag and push it.
+    pub push_on_release: Option<bool>,
+    /// Extra tags every pushed build also gets (manifest-only pushes).
+    pub push_extra_tags: Option<Vec<At<String>>>,
+}
+
+/// `credentials:` in berth.yaml.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CredentialSettings {
+    /// Name of the default registry credential (a file `credentials/<name>.age`).
+    pub default: Option<At<String>>,
+}
+
+/// `apps/<name>.yaml`: one app.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(title = "berth app")]
+pub struct AppSpec {
+    /// App name; default: the file stem. Unique in the repository. `[a-z0-9][a-z0-9-]*`
+    pub name: Option<At<String>>,
+    /// An existing image to deploy, by tag or `@sha256:` digest. Exclusive with `build`.
+    pub image: Option<At<String>>,
+    /// Build the image from a folder of this repository. Exclusive with `image`.
+    pub build: Option<At<BuildSpec>>,
+    /// How the runtime image is pulled.
+    pub pull: Option<PullSpec>,
+    /// Platform such as `linux/amd64`; default: the engine's own.
+    pub platform: Option<At<String>>,
+    /// Per-app overrides of berth.yaml `registry:`.
+    pub registry: Option<AppRegistry>,
+    /// Process types; default: one process `web` running the image's own entrypoint and command.
+    pub processes: Option<BTreeMap<At<String>, ProcessSpec>>,
+    /// Plain environment variables, shown in plans.
+    #[serde(default)]
+    pub env: BTreeMap<At<String>, At<String>>,
+    /// Names of `kind: env` credential files whose values become environment variables; never displayed.
+    #[serde(default)]
+    pub secret_env: Vec<At<String>>,
+    /// User (name or uid[:gid]) the processes run as.
+    pub user: Option<At<String>>,
+    /// Resource limits.
+    pub resources: Option<Resources>,
+    /// `volume:/path[:ro]` (a named volume, never deleted) or `./repo/path:/path[:ro]` (a bind mount of a repository folder).
+    #[serde(default)]
+    pub volumes: Vec<At<String>>,
+    /// Restart policy; default `unless-stopped`.
+    pub restart: Option<At<Restart>>,
+    /// `true`: berth neither changes nor prunes this app.
+    #[serde(default)]
+    pub suspend: bool,
+    /// Container health check.
+    pub healthcheck: Option<At<Healthcheck>>,
+}
+
+/// `build:` of an app.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BuildSpec {
+    /// Repository-relative folder; must stay inside the repository.
+    pub context: At<String>,
+    /// Dockerfile path relative to the context; default `Dockerfile`.
+    pub dockerfile: Option<At<String>>,
+    /// Build arguments.
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
+    /// Build stage to stop at.
+    pub target: Option<At<String>>,
+    /// Credentials for pulling base images. Builds never fall back to the default credential.
+    #[serde(default)]
+    pub credentials: Vec<At<String>>,
+}
+
+/// `pull:` of an app.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PullSpec {
+    /// Runtime-pull credential name; default: see the credential rules.
+    pub credential: Option<At<String>>,
+    /// `missing` (default), `always` or `never`.
+    pub policy: Option<At<PullPolicy>>,
+}
+
+/// When the runtime image is pulled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullPolicy {
+    /// Pull only when the image is not present locally.
+    #[default]
+    Missing,
+    /// Check the registry on every plan; pull when the tag moved.
+    Always,
+    /// Never pull; the image must be present locally.
+    Never,
+}
+
+/// Per-app registry overrides.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AppRegistry {
+    /// Push target of this app.
+    pub server: Option<At<String>>,
+    /// Image repository of this app (wins over any template).
+    pub image_repo: Option<At<String>>,
+    /// Template of the image repository for this app.
+    pub image_repo_template: Option<At<String>>,
+    /// Give every release the next integer tag and push it.
+    pub push_on_release: Option<bool>,
+    /// Extra tags every pushed build also gets.
+    pub push_extra_tags: Option<Vec<At<String>>>,
+    /// Push credential; default: the credential whose server matches.
+    pub credential: Option<At<String>>,
+}
+
+/// One process type of an app.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProcessSpec {
+    /// Command (argv) replacing the image's command; default: the image's own.
+    pub command: Option<At<Vec<String>>>,
+    /// Number of containers; default 1. Replica `i` publishes each host port plus `i-1`.
+    pub replicas: Option<At<u32>>,
+    /// `host:container[/tcp|udp]`, optionally `ip:host:container`.
+    #[serde(default)]
+    pub ports: Vec<At<String>>,
+}
+
+/// Resource limits.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Resources {
+    /// Memory limit such as `512MiB`, `1GiB`, `256m`.
+    pub memory: Option<At<String>>,
+    /// CPU limit in cores, e.g. `0.5`.
+    pub cpus: Option<At<f64>>,
+}
+
+/// Container restart policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Restart {
+    /// Never restart.
+    No,
+    /// Always restart.
+    Always,
+    /// Restart unless stopped by hand (default).
+    #[default]
+    UnlessStopped,
+    /// Restart when the process exits non-zero.
+    OnFailure,
+}
+
+/// A health check, as in Docker.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Healthcheck {
+    /// `["CMD", argv…]`, `["CMD-SHELL", "script"]` or `["NONE"]`.
+    pub command: At<Vec<String>>,
+    /// Time between checks, e.g. `5s`; default 30s.
+    pub interval: Option<At<String>>,
+    /// Time one check may take, e.g. `2s`; default 30s.
+    pub timeout: Option<At<String>>,
+    /// Failures in a row before unhealthy; default 3.
+    pub retries: Option<u32>,
+    /// Grace period after start, e.g. `10s`; default 0s.
+    pub start_period: Option<At<String>>,
+}

@@ -1,0 +1,12 @@
+//! berth's integration tests: one binary, shared fixtures in `common`.
+//!
+//! They run the real `berth` binary against the real Docker engine (started
+//! by `tests/run.sh` when none answers). Every test uses its own project
+//! name and removes what it created. None skips when the engine is missing:
+//! it fails and says why.
+
+mod common;
+
+mod bad_input;
+mod engine;
+mod lifecycle;
