@@ -28,6 +28,10 @@ pub struct Plan {
     /// Hash of the observed engine state the plan was made against; a saved
     /// plan is refused when the engine no longer matches it.
     pub observed_fingerprint: String,
+    /// Normalized references of every image the repository uses; their
+    /// local ids are part of the fingerprint.
+    #[serde(default)]
+    pub images: Vec<String>,
     /// Actions in execution order: builds, pushes, pulls, then container changes.
     pub actions: Vec<Action>,
     /// Apps left alone (`suspend: true`), and other remarks.

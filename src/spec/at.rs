@@ -11,7 +11,7 @@ use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
 
 /// A value and where it stood in its file (1-based; 0 when unknown).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct At<T> {
     pub value: T,
     pub line: u32,
@@ -35,7 +35,7 @@ impl<T> std::ops::Deref for At<T> {
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for At<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = serde_saphyr::Spanned::<T>::deserialize(d)?;
-        Ok(At { line: s.referenced.line(), col: s.referenced.column(), value: s.value })
+        Ok(At { line: s.referenced.line() as u32, col: s.referenced.column() as u32, value: s.value })
     }
 }
 

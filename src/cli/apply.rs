@@ -1,0 +1,114 @@
+//! `berth apply`: print the plan, confirm, carry it out. Given a saved plan
+//! file, apply exactly that plan, refused if the engine changed since.
+
+use super::{connect, engine_address, OutputFormat, EXIT_ERROR, EXIT_OK};
+use crate::apply::{ApplyOptions, Event};
+use crate::observe::Engine;
+use crate::plan::{Plan, FORMAT_VERSION};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// Repository folder, or a plan file saved by `berth plan --out`.
+    #[arg(default_value = ".", value_name = "REPO|PLANFILE")]
+    target: PathBuf,
+    /// Apply without asking (required when stdin is not a terminal).
+    #[arg(long)]
+    auto_approve: bool,
+    /// How many apps are changed at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    parallelism: u16,
+    /// Prune even when the repository yields no apps.
+    #[arg(long)]
+    allow_empty: bool,
+}
+
+pub async fn run(a: ApplyArgs) -> anyhow::Result<u8> {
+    let saved = a.target.is_file();
+    // Validate and resolve before touching the engine: an invalid repo changes nothing.
+    let loaded = if saved { None } else { Some(crate::pipeline::load(&a.target)?) };
+    let engine = connect().await?;
+    let project = match (&loaded, saved) {
+        (Some(l), _) => l.desired.project.clone(),
+        (None, _) => read_plan(&a.target)?.project,
+    };
+    let _lock = crate::state::lock(&project, &engine_address())?;
+
+    let plan = match &loaded {
+        Some(l) => crate::pipeline::plan(&engine, l, a.allow_empty).await?,
+        None => checked_saved_plan(&engine, &a.target).await?,
+    };
+    super::plan::print(&plan, OutputFormat::Text)?;
+    if plan.is_incomplete() {
+        anyhow::bail!("the plan is incomplete; nothing was applied");
+    }
+    if plan.is_empty() {
+        return Ok(EXIT_OK);
+    }
+    if !a.auto_approve && !confirm()? {
+        println!("Apply cancelled; nothing was changed.");
+        return Ok(EXIT_OK);
+    }
+
+    let progress: crate::apply::Progress = Arc::new(|e: Event| match e {
+        Event::Started { kind, target } => eprintln!("  {} {target}…", kind.verb()),
+        Event::Done { kind, target, elapsed } => println!("✓ {} {target} ({:.1}s)", kind.verb(), elapsed.as_secs_f64()),
+        Event::Failed { kind, target, error } => println!("✗ {} {target} failed: {error}", kind.verb()),
+        Event::Skipped { kind, target, why } => println!("- skipped {} {target}: {why}", kind.verb()),
+    });
+    let opts = ApplyOptions { parallelism: a.parallelism as usize };
+    let engine: Arc<dyn Engine> = Arc::new(engine);
+    let outcome = crate::apply::apply(engine, &plan, &Default::default(), &opts, progress).await;
+    println!();
+    if outcome.failed.is_empty() {
+        println!("Apply complete: {} action(s) done.", outcome.done);
+        Ok(EXIT_OK)
+    } else {
+        let apps: std::collections::BTreeSet<&str> = outcome.failed.iter().map(|f| f.app.as_str()).collect();
+        println!("Apply finished with errors: {} action(s) done, {} failed.", outcome.done, outcome.failed.len());
+        eprintln!("error: apply failed for app(s): {}", apps.into_iter().collect::<Vec<_>>().join(", "));
+        for f in &outcome.failed {
+            eprintln!("  {} ({}): {}", f.target, f.app, f.error);
+        }
+        Ok(EXIT_ERROR)
+    }
+}
+
+fn read_plan(path: &Path) -> anyhow::Result<Plan> {
+    let text = std::fs::read(path).map_err(|e| anyhow::anyhow!("failed to read plan file {}: {e}", path.display()))?;
+    let plan: Plan = serde_json::from_slice(&text)
+        .map_err(|e| anyhow::anyhow!("failed to read plan file {}: not a berth plan ({e})", path.display()))?;
+    if plan.format_version != FORMAT_VERSION {
+        anyhow::bail!("plan file {} has format version {}, this berth reads {FORMAT_VERSION}; run `berth plan --out` again", path.display(), plan.format_version);
+    }
+    Ok(plan)
+}
+
+/// A saved plan applies only to the engine state it was made against.
+async fn checked_saved_plan(engine: &dyn Engine, path: &Path) -> anyhow::Result<Plan> {
+    let plan = read_plan(path)?;
+    let observed = engine.observe(&plan.project).await?;
+    let now = crate::plan::diff::fingerprint(&observed, &plan.images);
+    if now != plan.observed_fingerprint {
+        anyhow::bail!(
+            "the saved plan {} is stale: the engine changed since it was made; run `berth plan --out {}` again",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(plan)
+}
+
+/// Ask on a terminal; refuse without one.
+fn confirm() -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("refusing to apply without confirmation: stdin is not a terminal; pass --auto-approve to apply unattended");
+    }
+    print!("\nApply these changes? Only 'yes' is accepted: ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == "yes")
+}

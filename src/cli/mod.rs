@@ -1,0 +1,118 @@
+//! Command line: parse arguments, run one command, map the outcome to an
+//! exit code (0 ok / no changes, 1 error, 2 changes or drift). This is the
+//! only place that prints errors; library stages return typed errors.
+
+mod apply;
+mod plan;
+mod validate;
+
+use crate::pipeline::PipelineError;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes (SPEC §2).
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_ERROR: u8 = 1;
+pub const EXIT_CHANGES: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "Declarative GitOps reconciler for containers on a Docker host",
+    long_about = "berth reads a repository of app specs (apps/*.yaml, berth.yaml) as the desired state, \
+compares it with what the Docker engine runs, prints the difference as a plan, and applies it.\n\n\
+Typical use:\n  berth validate ./repo        check every file, all errors at once\n  \
+berth plan ./repo            show what would change (exit 0; 2 with --detailed-exitcode if changes)\n  \
+berth apply ./repo           show the plan, ask, then apply it\n  \
+berth drift ./repo           exit 2 when the engine no longer matches the repository",
+    after_help = "Exit codes: 0 success / no changes, 1 error, 2 changes present or drift found.\n\
+Color only on a terminal, never with NO_COLOR set. Logs: RUST_LOG=debug."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse and check every file; print every error; exit 1 on any.
+    Validate(RepoArg),
+    /// Print what apply would do; change nothing.
+    Plan(plan::PlanArgs),
+    /// Print the plan, then apply it (asks first on a terminal).
+    Apply(apply::ApplyArgs),
+    /// Plan against the live engine; exit 2 when anything drifted.
+    Drift(plan::DriftArgs),
+    /// Write the JSON Schemas of app files, berth.yaml and plan JSON.
+    Schema {
+        /// Folder to write into.
+        #[arg(long, default_value = "schema")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RepoArg {
+    /// Repository folder.
+    #[arg(default_value = ".")]
+    pub repo: PathBuf,
+}
+
+/// How a plan is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// Parse the command line, run, and return the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Validate(a) => validate::run(&a.repo),
+            Command::Plan(a) => plan::run_plan(a).await,
+            Command::Drift(a) => plan::run_drift(a).await,
+            Command::Apply(a) => apply::run(a).await,
+            Command::Schema { out } => schema(&out),
+        }
+    });
+    ExitCode::from(code.unwrap_or_else(|e| report(&e)))
+}
+
+fn schema(out: &std::path::Path) -> Result<u8, anyhow::Error> {
+    for p in crate::schema::write_all(out)? {
+        println!("wrote {}", p.display());
+    }
+    Ok(EXIT_OK)
+}
+
+/// Print an error: one line first, detail after. Returns exit code 1.
+fn report(e: &anyhow::Error) -> u8 {
+    if let Some(PipelineError::Invalid(diags)) = e.downcast_ref::<PipelineError>() {
+        for d in diags {
+            eprintln!("{d}");
+        }
+    }
+    let style = crate::render::Style::detect(std::io::stderr().is_terminal());
+    let label = if style.color { "\x1b[31merror:\x1b[0m" } else { "error:" };
+    eprintln!("{label} {e}");
+    for cause in e.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+    EXIT_ERROR
+}
+
+/// Connect to the engine the environment points at (DOCKER_HOST or the local socket).
+async fn connect() -> anyhow::Result<crate::observe::docker::DockerEngine> {
+    Ok(crate::observe::docker::DockerEngine::connect().await?)
+}
+
+/// The engine's address, naming the lock.
+fn engine_address() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+}

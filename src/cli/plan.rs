@@ -1,0 +1,88 @@
+//! `berth plan` and `berth drift`: the same plan, different exit codes.
+
+use super::{connect, OutputFormat, EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
+use crate::plan::Plan;
+use crate::render::{plan_json, plan_text, Style};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Repository folder.
+    #[arg(default_value = ".")]
+    repo: PathBuf,
+    /// Save the plan (JSON) for `berth apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Exit 2 when the plan has changes (0 when none).
+    #[arg(long)]
+    detailed_exitcode: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    output: OutputFormat,
+    /// Resolve image tags against their registries (HEAD requests, no pulls).
+    #[arg(long)]
+    refresh_remote: bool,
+    /// Prune even when the repository yields no apps.
+    #[arg(long)]
+    allow_empty: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DriftArgs {
+    /// Repository folder.
+    #[arg(default_value = ".")]
+    repo: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    output: OutputFormat,
+}
+
+pub async fn run_plan(a: PlanArgs) -> anyhow::Result<u8> {
+    if a.refresh_remote {
+        anyhow::bail!("--refresh-remote is not yet supported by this version of berth");
+    }
+    let plan = compute(&a.repo, a.allow_empty).await?;
+    print(&plan, a.output)?;
+    if let Some(out) = &a.out {
+        let json = serde_json::to_vec_pretty(&plan)?;
+        std::fs::write(out, json).map_err(|e| anyhow::anyhow!("failed to write plan file {}: {e}", out.display()))?;
+        if a.output == OutputFormat::Text {
+            println!("Saved the plan to {}; apply it exactly with `berth apply {}`.", out.display(), out.display());
+        }
+    }
+    Ok(exit_code(&plan, a.detailed_exitcode))
+}
+
+pub async fn run_drift(a: DriftArgs) -> anyhow::Result<u8> {
+    let plan = compute(&a.repo, false).await?;
+    print(&plan, a.output)?;
+    Ok(exit_code(&plan, true))
+}
+
+async fn compute(repo: &std::path::Path, allow_empty: bool) -> anyhow::Result<Plan> {
+    let loaded = crate::pipeline::load(repo)?;
+    let engine = connect().await?;
+    Ok(crate::pipeline::plan(&engine, &loaded, allow_empty).await?)
+}
+
+pub(super) fn print(plan: &Plan, format: OutputFormat) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut w = stdout.lock();
+    match format {
+        OutputFormat::Text => plan_text(plan, &mut w, Style::detect(std::io::stdout().is_terminal()))?,
+        OutputFormat::Json => plan_json(plan, &mut w)?,
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn exit_code(plan: &Plan, detailed: bool) -> u8 {
+    if plan.is_incomplete() {
+        EXIT_ERROR
+    } else if detailed && !plan.is_empty() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    }
+}
