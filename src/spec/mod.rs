@@ -46,9 +46,20 @@ pub struct AppFile {
 pub fn load(snapshot: &Snapshot) -> Result<Repo, Vec<Diagnostic>> {
     let (settings, apps, mut diags) = parse::parse_all(snapshot);
     let repo = validate::validate(snapshot, settings, apps, &mut diags);
+    parse::attach_snippets(snapshot, &mut diags);
+    sort_by_file(snapshot, &mut diags);
     if diags.is_empty() {
         Ok(repo)
     } else {
         Err(diags)
     }
+}
+
+/// Order diagnostics as the files are listed (berth.yaml first), then by position.
+fn sort_by_file(snapshot: &Snapshot, diags: &mut [Diagnostic]) {
+    let order = |file: &str| {
+        let files = snapshot.settings.iter().chain(&snapshot.apps);
+        files.clone().position(|f| f.path == file).unwrap_or(usize::MAX)
+    };
+    diags.sort_by_cached_key(|d| (order(&d.file), d.line, d.col));
 }
