@@ -62,6 +62,15 @@ fn parse_file<T: DeserializeOwned + Default>(file: &SourceFile, what: &str, diag
                 d = Diagnostic::new(&file.path, d.line, d.col, format!("{kind} must be a mapping of keys to values, found {found}"));
             } else if d.message.contains("tab") {
                 relocate_tab(text, &mut d);
+            } else if let YamlError::DuplicateMappingKey { key: Some(key), .. } = original(&err) {
+                if let Some(first) = earlier_key(text, key, d.line, d.col) {
+                    d.message = format!("duplicate key `{key}` (first at line {first})");
+                }
+            } else if d.hint.is_none() && d.line > 0 {
+                d.hint = unclosed(text, d.line, d.col);
+                if d.hint.is_none() && (d.message.contains("expected key") || d.message.contains("indentation")) {
+                    d.hint = Some("check this line's indentation: the keys of one mapping must line up".to_string());
+                }
             }
             diags.push(d);
             None
@@ -128,6 +137,63 @@ fn relocate_tab(text: &str, d: &mut Diagnostic) {
     d.hint = Some("YAML indents with spaces, not tabs".to_string());
 }
 
+/// The line of an earlier `key:` at the same column as the duplicate at `line:col`.
+fn earlier_key(text: &str, key: &str, line: u32, col: u32) -> Option<u32> {
+    let indent = col.checked_sub(1)? as usize;
+    text.lines().take(line.saturating_sub(1) as usize).enumerate().find_map(|(i, l)| {
+        let rest = l.get(indent..)?;
+        let bare = rest.strip_prefix(key).is_some_and(|r| r.trim_start().starts_with(':'));
+        let quoted = rest.strip_prefix(&format!("\"{key}\"")).is_some_and(|r| r.trim_start().starts_with(':'));
+        (l[..indent].trim_start_matches([' ', '-']).is_empty() && (bare || quoted)).then_some(i as u32 + 1)
+    })
+}
+
+/// For a syntax error at `line:col`: a bracket or quote opened before it and never closed.
+fn unclosed(text: &str, line: u32, col: u32) -> Option<String> {
+    let mut open: Vec<(char, usize, usize)> = Vec::new();
+    let mut quote: Option<(char, usize, usize)> = None;
+    for (i, l) in text.lines().enumerate().take(line as usize) {
+        let chars: Vec<char> = l.chars().collect();
+        let end = if i + 1 == line as usize { (col as usize).saturating_sub(1).min(chars.len()) } else { chars.len() };
+        let mut j = 0;
+        while j < end {
+            let c = chars[j];
+            match quote {
+                Some(('"', ..)) if c == '\\' => j += 1,
+                Some((q, ..)) if c == q => {
+                    if q == '\'' && chars.get(j + 1) == Some(&'\'') {
+                        j += 1;
+                    } else {
+                        quote = None;
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    let before = chars[..j].iter().rev().find(|c| !c.is_whitespace());
+                    match c {
+                        '#' if j == 0 || chars[j - 1].is_whitespace() => break,
+                        '"' | '\'' if matches!(before, None | Some(':' | '-' | '[' | '{' | ',' | '?')) => {
+                            quote = Some((c, i + 1, j + 1))
+                        }
+                        '[' | '{' => open.push((c, i + 1, j + 1)),
+                        ']' | '}' => {
+                            open.pop();
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            j += 1;
+        }
+    }
+    if let Some((q, l, c)) = quote {
+        return Some(format!("the {q} opened at line {l}, column {c} is not closed"));
+    }
+    let (b, l, c) = open.pop()?;
+    let close = if b == '[' { ']' } else { '}' };
+    Some(format!("the `{b}` opened at line {l}, column {c} is not closed with `{close}`"))
+}
+
 /// Line and column (1-based) just after `bytes`.
 fn position_of(bytes: &[u8]) -> (u32, u32) {
     let line = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -168,6 +234,11 @@ fn describe(what: &str, err: &YamlError) -> (String, Option<String>) {
     match err {
         YamlError::SerdeUnknownField { field, expected, .. } => {
             let message = format!("unknown key `{field}`");
+            let per_process = ["command", "replicas", "ports"].contains(&field.as_str());
+            if per_process && expected.contains(&"processes") {
+                let hint = format!("`{field}` is set per process: processes: {{web: {{{field}: ...}}}}");
+                return (message, Some(hint));
+            }
             match nearest(field, expected) {
                 Some(near) => (message, Some(format!("did you mean `{near}`?"))),
                 None if expected.is_empty() => (message, None),
@@ -181,6 +252,13 @@ fn describe(what: &str, err: &YamlError) -> (String, Option<String>) {
         }
         YamlError::SerdeMissingField { field, .. } => (format!("missing key `{field}`"), None),
         YamlError::InvalidScalar { ty, .. } => (format!("expected {}", plain_expected(ty)), None),
+        YamlError::Unexpected { expected: "sequence start", .. } => {
+            ("expected a list".to_string(), Some("write a list: [a, b], or one `- item` per line".to_string()))
+        }
+        YamlError::Unexpected { expected: "mapping start", .. } => (
+            "expected a mapping (key: value)".to_string(),
+            Some("write `key: value` pairs, one per line, or {key: value}".to_string()),
+        ),
         YamlError::InvalidBooleanStrict { .. } => {
             ("invalid boolean".to_string(), Some("use true or false".to_string()))
         }
@@ -345,13 +423,19 @@ mod tests {
         assert!(d.message.contains("mapping"), "{}", d.message);
 
         let d = one("image: nginx\nimage: busybox\n");
-        assert_eq!((d.line, d.message.as_str()), (2, "duplicate key `image`"));
+        assert_eq!((d.line, d.message.as_str()), (2, "duplicate key `image` (first at line 1)"));
+
+        let d = one("image: nginx\nreplicas: 2\n");
+        assert_eq!(d.hint.as_deref(), Some("`replicas` is set per process: processes: {web: {replicas: ...}}"));
     }
 
     #[test]
     fn syntax_errors_have_positions() {
-        let d = one("image: nginx\nprocesses: [web\n");
-        assert!(d.line >= 2, "{d:?}");
+        let d = one("image: nginx\nvolumes: [\"a:/a\"\nrestart: always\n");
+        assert_eq!(d.line, 3, "{d:?}");
+        assert_eq!(d.hint.as_deref(), Some("the `[` opened at line 2, column 10 is not closed with `]`"));
+        let d = one("image: \"nginx\nrestart: always\n");
+        assert_eq!(d.hint.as_deref(), Some("the \" opened at line 1, column 8 is not closed"));
         assert!(!d.message.contains(" at line "), "{}", d.message);
         let d = one("image: nginx\n\tenv: {}\n");
         assert_eq!((d.line, d.col, d.hint.as_deref()), (2, 1, Some("YAML indents with spaces, not tabs")), "{d:?}");

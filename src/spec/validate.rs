@@ -183,7 +183,7 @@ impl Validator<'_> {
                 Diagnostic::new(path, 0, 0, "an app needs `image:` or `build:`")
                     .hint("set `image:` to deploy an existing image, or `build:` to build one from this repository"),
             ),
-            (Some(_), Some(b)) => self.err_hint(path, b, "`image` and `build` are exclusive", "keep one of them"),
+            (Some(image), Some(_)) => self.err_hint(path, image, "`image` and `build` are exclusive", "keep one of them"),
             _ => {}
         }
         if let Some(image) = &app.image {
@@ -522,7 +522,7 @@ mod tests {
     #[test]
     fn image_and_build() {
         assert_eq!(one("env: {}\n"), "apps/web.yaml:0:0: an app needs `image:` or `build:`");
-        assert!(one("image: nginx\nbuild: {context: .}\n").starts_with("apps/web.yaml:2:8: `image` and `build` are exclusive"));
+        assert!(one("image: nginx\nbuild: {context: .}\n").starts_with("apps/web.yaml:1:8: `image` and `build` are exclusive"));
         assert!(one("image: Nginx\n").starts_with("apps/web.yaml:1:8: invalid reference format"));
         assert!(one("build: {context: ../x}\n").contains("escapes the repository"));
         assert!(one("build: {context: /srv}\n").contains("repository-relative"));
