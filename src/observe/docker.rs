@@ -1,0 +1,515 @@
+//! The Docker engine behind the `Engine` trait, through bollard.
+//!
+//! Owns the engine connection (`DOCKER_HOST` or the local socket, API version
+//! negotiated so Docker 20.10 / API 1.41 works), the two listing calls that
+//! make an `Observed`, and the few mutations `apply` needs. It decides
+//! nothing about what should run. Read calls (and pulls) are retried with
+//! backoff when the engine fails transiently; a mutation is retried only when
+//! the engine could not be reached at all, so it never runs twice.
+//!
+//! Secret env values arrive in `create` and go only into the request body;
+//! they are remembered in memory to blank them out of container logs quoted
+//! in errors.
+
+mod body;
+mod ready;
+
+use super::{labels, ContainerState, Engine, EngineError, Observed, ObservedContainer, PullAuth, SecretEnv};
+use crate::desired::{ContainerConfig, DesiredContainer};
+use backon::{ExponentialBuilder, Retryable};
+use bollard::auth::DockerCredentials;
+use bollard::errors::Error as BollardError;
+use bollard::models::{ContainerSummary, ImageSummary};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::{Stream, StreamExt};
+use ready::Readiness;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub use body::{create_body, BodyError};
+
+/// Seconds a container gets to stop before it is killed.
+const STOP_TIMEOUT_SECS: i32 = 10;
+/// How often `wait_ready` inspects the container.
+const POLL: Duration = Duration::from_millis(250);
+/// How long a container without healthcheck must stay up to count as ready
+/// (supervisord's `startsecs`): catches processes that exit right away.
+const MIN_UPTIME: Duration = Duration::from_secs(1);
+/// Log lines quoted when a container does not become ready.
+const LOG_LINES: usize = 20;
+
+/// A Docker engine, reached over its API.
+pub struct DockerEngine {
+    docker: Docker,
+    /// Secret values handed to containers by this process, to redact logs.
+    secrets: Mutex<Vec<String>>,
+}
+
+impl std::fmt::Debug for DockerEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DockerEngine").field("api_version", &self.docker.client_version().to_string()).finish_non_exhaustive()
+    }
+}
+
+impl DockerEngine {
+    /// Connects to `DOCKER_HOST` (else the local socket) and negotiates the
+    /// API version.
+    pub async fn connect() -> Result<Self, EngineError> {
+        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the local socket (unix:///var/run/docker.sock)".to_string());
+        let hint = |e: &BollardError| {
+            format!("{host}: {}; is dockerd running? Set DOCKER_HOST to use another engine", describe(e))
+        };
+        let docker = Docker::connect_with_defaults().map_err(|e| EngineError::Connect(hint(&e)))?;
+        let docker = (|| docker.clone().negotiate_version())
+            .retry(backoff())
+            .when(is_transient)
+            .notify(|e, d| tracing::debug!("engine not answering ({}); retrying in {d:?}", describe(e)))
+            .await
+            .map_err(|e| EngineError::Connect(hint(&e)))?;
+        tracing::debug!(api_version = %docker.client_version(), "connected to the Docker engine");
+        Ok(Self::from_client(docker))
+    }
+
+    /// Wraps an already configured bollard client.
+    pub fn from_client(docker: Docker) -> Self {
+        Self { docker, secrets: Mutex::new(Vec::new()) }
+    }
+
+    /// The underlying client, for calls the `Engine` trait does not cover.
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The last log lines of a container, secrets blanked out. Best effort:
+    /// an error reading the log yields no lines.
+    pub async fn log_tail(&self, id: &str, lines: usize) -> Vec<String> {
+        let opts = LogsOptionsBuilder::new().stdout(true).stderr(true).tail(&lines.to_string()).build();
+        let mut stream = self.docker.logs(id, Some(opts));
+        let mut text = String::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(out) => text.push_str(&String::from_utf8_lossy(&out.into_bytes())),
+                Err(e) => {
+                    tracing::debug!("failed to read the log of {id}: {}", describe(&e));
+                    break;
+                }
+            }
+        }
+        let secrets = self.secrets.lock().map(|s| s.clone()).unwrap_or_default();
+        ready::log_tail(&text, lines, &secrets)
+    }
+
+    fn remember_secrets(&self, values: Vec<&str>) {
+        if values.is_empty() {
+            return;
+        }
+        if let Ok(mut known) = self.secrets.lock() {
+            for v in values {
+                if !v.is_empty() && !known.iter().any(|k| k == v) {
+                    known.push(v.to_string());
+                }
+            }
+            // Longest first, so a secret containing another is blanked whole.
+            known.sort_by_key(|k| std::cmp::Reverse(k.len()));
+        }
+    }
+
+    async fn not_ready(&self, id: &str, name: &str, why: String) -> EngineError {
+        let lines = self.log_tail(id, LOG_LINES).await;
+        let message = if lines.is_empty() {
+            format!("{why}; the container printed nothing")
+        } else {
+            format!("{why}; last log lines:\n  {}", lines.join("\n  "))
+        };
+        EngineError::NotReady { name: name.to_string(), message }
+    }
+}
+
+#[async_trait::async_trait]
+impl Engine for DockerEngine {
+    async fn observe(&self, project: &str) -> Result<Observed, EngineError> {
+        let filters = HashMap::from([("label", vec![format!("{}={project}", labels::PROJECT)])]);
+        let opts = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let listed = read(|| self.docker.list_containers(Some(opts.clone()))).await.map_err(call("list containers"))?;
+        let images = read(|| self.docker.list_images(Some(ListImagesOptionsBuilder::new().build())))
+            .await
+            .map_err(call("list images"))?;
+        let mut containers: Vec<ObservedContainer> = listed.into_iter().map(observed_container).collect();
+        containers.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Observed { containers, images: image_map(&images) })
+    }
+
+    async fn pull(&self, image: &str, platform: Option<&str>, auth: Option<&PullAuth>) -> Result<(), EngineError> {
+        let mut opts = CreateImageOptionsBuilder::new().from_image(image);
+        if let Some(p) = platform {
+            opts = opts.platform(p);
+        }
+        let opts = opts.build();
+        let credentials = auth.map(|a| DockerCredentials {
+            username: Some(a.username.clone()),
+            password: Some(a.password.clone()),
+            serveraddress: Some(a.server.clone()),
+            ..Default::default()
+        });
+        let attempt = || async {
+            let stream = self.docker.create_image(Some(opts.clone()), None, credentials.clone());
+            drain(stream).await
+        };
+        attempt
+            .retry(backoff())
+            .when(|e: &BollardError| is_transient(e) || is_transient_registry_message(&describe(e)))
+            .notify(|e, d| tracing::warn!("pulling {image} failed ({}); retrying in {d:?}", describe(e)))
+            .await
+            .map_err(|e| EngineError::Pull { image: image.to_string(), message: describe(&e) })
+    }
+
+    async fn image_id(&self, image: &str) -> Result<Option<String>, EngineError> {
+        match read(|| self.docker.inspect_image(image)).await {
+            Ok(info) => Ok(info.id),
+            Err(e) if status(&e) == Some(404) => Ok(None),
+            Err(e) => Err(call(format!("inspect image {image}"))(e)),
+        }
+    }
+
+    async fn create(&self, project: &str, c: &DesiredContainer, spec_hash: &str, secrets: &SecretEnv) -> Result<String, EngineError> {
+        let action = || format!("create container {}", c.name);
+        let body = body::create_body(project, c, spec_hash, secrets)
+            .map_err(|e| EngineError::Call { action: action(), message: e.to_string() })?;
+        self.remember_secrets(body::secret_values(&c.config, secrets));
+        let mut opts = CreateContainerOptionsBuilder::new().name(&c.name);
+        if let Some(p) = c.config.platform.as_deref() {
+            opts = opts.platform(p);
+        }
+        let opts = opts.build();
+        let created = unreached(|| self.docker.create_container(Some(opts.clone()), body.clone())).await.map_err(call(action()))?;
+        for w in created.warnings.iter().filter(|w| !w.is_empty()) {
+            tracing::warn!("creating {}: {w}", c.name);
+        }
+        Ok(created.id)
+    }
+
+    async fn start(&self, id: &str) -> Result<(), EngineError> {
+        unreached(|| self.docker.start_container(id, None)).await.map_err(call(format!("start container {id}")))
+    }
+
+    async fn stop(&self, id: &str) -> Result<(), EngineError> {
+        let opts = StopContainerOptionsBuilder::new().t(STOP_TIMEOUT_SECS).build();
+        unreached(|| self.docker.stop_container(id, Some(opts.clone()))).await.map_err(call(format!("stop container {id}")))
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), EngineError> {
+        // Never `v=true`: berth does not delete volumes.
+        let opts = RemoveContainerOptionsBuilder::new().force(true).v(false).build();
+        match unreached(|| self.docker.remove_container(id, Some(opts.clone()))).await {
+            Ok(()) => Ok(()),
+            Err(e) if status(&e) == Some(404) => {
+                tracing::debug!("container {id} was already gone");
+                Ok(())
+            }
+            Err(e) => Err(call(format!("remove container {id}"))(e)),
+        }
+    }
+
+    async fn rename(&self, id: &str, new_name: &str) -> Result<(), EngineError> {
+        let opts = RenameContainerOptionsBuilder::new().name(new_name).build();
+        unreached(|| self.docker.rename_container(id, opts.clone())).await.map_err(call(format!("rename container {id} to {new_name}")))
+    }
+
+    async fn wait_ready(&self, id: &str, name: &str, timeout: Duration) -> Result<(), EngineError> {
+        let deadline = Instant::now() + timeout;
+        // The run we saw running, and since when we have seen it.
+        let mut up: Option<(String, Instant)> = None;
+        let mut awaited = String::from("not started");
+        loop {
+            let info = read(|| self.docker.inspect_container(id, None)).await.map_err(call(format!("inspect container {name}")))?;
+            let now = Instant::now();
+            match ready::classify(&info) {
+                Readiness::Healthy => return Ok(()),
+                Readiness::Failed(why) => return Err(self.not_ready(id, name, why).await),
+                Readiness::Waiting(why) => {
+                    up = None;
+                    awaited = why;
+                }
+                Readiness::Running { since } => match &up {
+                    Some((run, first)) if *run == since => {
+                        if now.duration_since(*first) >= MIN_UPTIME || now >= deadline {
+                            return Ok(());
+                        }
+                    }
+                    _ => up = Some((since, now)),
+                },
+            }
+            if now >= deadline {
+                let why = format!("still {awaited} after {}", humantime::format_duration(timeout));
+                return Err(self.not_ready(id, name, why).await);
+            }
+            tokio::time::sleep(POLL.min(deadline.saturating_duration_since(now)).max(Duration::from_millis(10))).await;
+        }
+    }
+}
+
+/// One listed container as berth sees it.
+fn observed_container(s: ContainerSummary) -> ObservedContainer {
+    let labels = s.labels.unwrap_or_default();
+    let label = |k: &str| labels.get(k).cloned();
+    let name = s.names.as_ref().and_then(|n| n.first()).map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
+    ObservedContainer {
+        id: s.id.unwrap_or_default(),
+        name,
+        app: label(labels::APP).unwrap_or_default(),
+        process: label(labels::PROCESS).unwrap_or_default(),
+        replica: label(labels::REPLICA).and_then(|r| r.parse().ok()).unwrap_or(0),
+        state: s.state.map(|st| ContainerState::parse(st.as_ref())).unwrap_or(ContainerState::Unknown),
+        image_id: s.image_id.unwrap_or_default(),
+        spec_hash: label(labels::SPEC_HASH),
+        config: label(labels::CONFIG).and_then(|json| serde_json::from_str::<ContainerConfig>(&json).ok()),
+    }
+}
+
+/// Normalized reference (tag or digest) → image id, for every local image.
+fn image_map(images: &[ImageSummary]) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    for img in images {
+        for r in img.repo_tags.iter().chain(&img.repo_digests) {
+            if let Some(norm) = normalize(r) {
+                map.insert(norm, img.id.clone());
+            }
+        }
+    }
+    map
+}
+
+/// `busybox:1.36` → `docker.io/library/busybox:1.36`; `None` for untagged
+/// placeholders and anything that does not parse.
+pub fn normalize(reference: &str) -> Option<String> {
+    if reference.starts_with("<none>") {
+        return None;
+    }
+    reference.parse::<oci_client::Reference>().ok().map(|r| r.whole())
+}
+
+/// Consumes a progress stream, surfacing the first error in it.
+async fn drain<T>(stream: impl Stream<Item = Result<T, BollardError>>) -> Result<(), BollardError> {
+    futures_util::pin_mut!(stream);
+    while let Some(item) = stream.next().await {
+        item?;
+    }
+    Ok(())
+}
+
+/// The backoff for retried calls: 4 more tries within about 3 seconds.
+fn backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(2))
+        .with_max_times(4)
+        .with_jitter()
+}
+
+/// A read call, retried while the engine fails transiently.
+async fn read<T, F, Fut>(f: F) -> Result<T, BollardError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, BollardError>>,
+{
+    f.retry(backoff())
+        .when(is_transient)
+        .notify(|e, d| tracing::debug!("engine call failed ({}); retrying in {d:?}", describe(e)))
+        .await
+}
+
+/// A mutation, retried only when the request never reached the engine.
+async fn unreached<T, F, Fut>(f: F) -> Result<T, BollardError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, BollardError>>,
+{
+    f.retry(backoff())
+        .when(is_unreached)
+        .notify(|e, d| tracing::debug!("engine unreachable ({}); retrying in {d:?}", describe(e)))
+        .await
+}
+
+/// Connection failures, resets, timeouts and 5xx answers: worth another try
+/// for a call that may safely run twice.
+fn is_transient(e: &BollardError) -> bool {
+    match e {
+        BollardError::DockerResponseServerError { status_code, .. } => *status_code >= 500 || *status_code == 429,
+        BollardError::RequestTimeoutError | BollardError::HyperResponseError { .. } => true,
+        BollardError::IOError { err } => matches!(
+            err.kind(),
+            std::io::ErrorKind::ConnectionRefused
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::TimedOut
+        ),
+        _ => is_unreached(e),
+    }
+}
+
+/// The request could not be sent at all (refused, no socket yet).
+fn is_unreached(e: &BollardError) -> bool {
+    match e {
+        BollardError::HyperLegacyError { err } => err.is_connect(),
+        BollardError::IOError { err } => err.kind() == std::io::ErrorKind::ConnectionRefused,
+        _ => false,
+    }
+}
+
+/// Registry failures the engine reports inside a pull stream that are worth
+/// another try: rate limits, 5xx, timeouts, dropped connections.
+fn is_transient_registry_message(msg: &str) -> bool {
+    let m = msg.to_ascii_lowercase();
+    [
+        "toomanyrequests",
+        "too many requests",
+        "status: 5",
+        "status code 5",
+        "500 internal server error",
+        "502 bad gateway",
+        "503 service unavailable",
+        "504 gateway timeout",
+        "i/o timeout",
+        "tls handshake timeout",
+        "connection reset",
+        "unexpected eof",
+        "timeout exceeded",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
+}
+
+fn status(e: &BollardError) -> Option<u16> {
+    match e {
+        BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+/// The engine's own words for a failure, with the cause chain.
+fn describe(e: &BollardError) -> String {
+    match e {
+        BollardError::DockerResponseServerError { message, .. } => message.trim().to_string(),
+        BollardError::DockerStreamError { error } => error.trim().to_string(),
+        BollardError::RequestTimeoutError => "the engine did not answer in time".to_string(),
+        _ => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                let s_text = s.to_string();
+                if !text.contains(&s_text) {
+                    text.push_str(": ");
+                    text.push_str(&s_text);
+                }
+                source = s.source();
+            }
+            text
+        }
+    }
+}
+
+/// Maps a bollard error to `EngineError::Call` for `action`.
+fn call(action: impl Into<String>) -> impl FnOnce(BollardError) -> EngineError {
+    let action = action.into();
+    move |e| EngineError::Call { action, message: describe(&e) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::ContainerSummaryStateEnum;
+
+    #[test]
+    fn normalizes_references() {
+        assert_eq!(normalize("busybox:1.36").as_deref(), Some("docker.io/library/busybox:1.36"));
+        assert_eq!(normalize("localhost:5000/app-web:3").as_deref(), Some("localhost:5000/app-web:3"));
+        assert_eq!(normalize("<none>:<none>"), None);
+        assert_eq!(normalize("<none>@<none>"), None);
+        let digest = format!("busybox@sha256:{}", "a".repeat(64));
+        assert_eq!(normalize(&digest), Some(format!("docker.io/library/busybox@sha256:{}", "a".repeat(64))));
+    }
+
+    #[test]
+    fn image_map_has_tags_and_digests() {
+        let img = ImageSummary {
+            id: "sha256:1".into(),
+            repo_tags: vec!["busybox:1.36".into(), "busybox:latest".into()],
+            repo_digests: vec!["<none>@<none>".into()],
+            ..Default::default()
+        };
+        let none = ImageSummary { id: "sha256:2".into(), repo_tags: vec!["<none>:<none>".into()], ..Default::default() };
+        let map = image_map(&[img, none]);
+        assert_eq!(map.len(), 2);
+        assert_eq!(map["docker.io/library/busybox:1.36"], "sha256:1");
+        assert_eq!(map["docker.io/library/busybox:latest"], "sha256:1");
+    }
+
+    #[test]
+    fn reads_labels_and_config_from_a_listing() {
+        let config = ContainerConfig { image: "docker.io/library/busybox:1.36".into(), ..Default::default() };
+        let labels = HashMap::from([
+            ("berth.project".to_string(), "demo".to_string()),
+            ("berth.app".to_string(), "web".to_string()),
+            ("berth.process".to_string(), "worker".to_string()),
+            ("berth.replica".to_string(), "2".to_string()),
+            ("berth.spec-hash".to_string(), "h".to_string()),
+            ("berth.config".to_string(), serde_json::to_string(&config).unwrap()),
+        ]);
+        let s = ContainerSummary {
+            id: Some("abc".into()),
+            names: Some(vec!["/demo-web-worker-2".into()]),
+            image_id: Some("sha256:1".into()),
+            labels: Some(labels),
+            state: Some(ContainerSummaryStateEnum::RUNNING),
+            ..Default::default()
+        };
+        let c = observed_container(s);
+        assert_eq!(c.name, "demo-web-worker-2");
+        assert_eq!((c.app.as_str(), c.process.as_str(), c.replica), ("web", "worker", 2));
+        assert_eq!(c.state, ContainerState::Running);
+        assert_eq!(c.spec_hash.as_deref(), Some("h"));
+        assert_eq!(c.config, Some(config));
+    }
+
+    #[test]
+    fn an_unreadable_config_label_is_none() {
+        let s = ContainerSummary {
+            labels: Some(HashMap::from([("berth.config".to_string(), "{not json".to_string())])),
+            ..Default::default()
+        };
+        let c = observed_container(s);
+        assert_eq!(c.config, None);
+        assert_eq!(c.state, ContainerState::Unknown);
+    }
+
+    #[test]
+    fn transient_failures_are_told_apart() {
+        let server = |code| BollardError::DockerResponseServerError { status_code: code, message: "x".into() };
+        assert!(is_transient(&server(500)));
+        assert!(is_transient(&server(503)));
+        assert!(!is_transient(&server(404)));
+        assert!(!is_transient(&server(409)));
+        let refused = BollardError::IOError { err: std::io::Error::from(std::io::ErrorKind::ConnectionRefused) };
+        assert!(is_transient(&refused) && is_unreached(&refused));
+        let reset = BollardError::IOError { err: std::io::Error::from(std::io::ErrorKind::ConnectionReset) };
+        assert!(is_transient(&reset) && !is_unreached(&reset));
+        assert!(is_transient_registry_message("toomanyrequests: You have reached your pull rate limit"));
+        assert!(is_transient_registry_message("Get \"https://r/v2/\": net/http: TLS handshake timeout"));
+        assert!(!is_transient_registry_message("pull access denied for x, repository does not exist"));
+        assert!(!is_transient_registry_message("unauthorized: authentication required"));
+    }
+
+    #[test]
+    fn engine_messages_are_quoted_plainly() {
+        let e = BollardError::DockerResponseServerError { status_code: 404, message: "No such container: x\n".into() };
+        assert_eq!(call("start container x")(e).to_string(), "failed to start container x: No such container: x");
+    }
+}
