@@ -35,10 +35,8 @@ fn parse_file<T: DeserializeOwned + Default>(file: &SourceFile, what: &str, diag
         Ok(text) => text.strip_prefix('\u{feff}').unwrap_or(text),
         Err(e) => {
             let (line, col) = position_of(&file.bytes[..e.valid_up_to()]);
-            diags.push(
-                Diagnostic::new(&file.path, line, col, "file is not valid UTF-8")
-                    .hint("save the file as UTF-8"),
-            );
+            diags
+                .push(Diagnostic::new(&file.path, line, col, "file is not valid UTF-8").hint("save the file as UTF-8"));
             return None;
         }
     };
@@ -59,7 +57,12 @@ fn parse_file<T: DeserializeOwned + Default>(file: &SourceFile, what: &str, diag
             let mut d = to_diagnostic(&file.path, what, &err);
             if let Some(found) = non_mapping(text) {
                 let kind = if what == "app" { "an app file" } else { "berth.yaml" };
-                d = Diagnostic::new(&file.path, d.line, d.col, format!("{kind} must be a mapping of keys to values, found {found}"));
+                d = Diagnostic::new(
+                    &file.path,
+                    d.line,
+                    d.col,
+                    format!("{kind} must be a mapping of keys to values, found {found}"),
+                );
             } else if d.message.contains("tab") {
                 relocate_tab(text, &mut d);
             } else if let YamlError::DuplicateMappingKey { key: Some(key), .. } = original(&err) {
@@ -209,10 +212,7 @@ fn is_blank(text: &str) -> bool {
 
 /// A serde-saphyr error in berth's words.
 fn to_diagnostic(path: &str, what: &str, err: &YamlError) -> Diagnostic {
-    let (line, col) = err
-        .location()
-        .filter(|l| l.line() > 0)
-        .map_or((0, 0), |l| (l.line() as u32, l.column() as u32));
+    let (line, col) = err.location().filter(|l| l.line() > 0).map_or((0, 0), |l| (l.line() as u32, l.column() as u32));
     let (message, hint) = describe(what, original(err));
     let mut d = Diagnostic::new(path, line, col, message);
     d.hint = hint;
@@ -269,7 +269,9 @@ fn describe(what: &str, err: &YamlError) -> (String, Option<String>) {
             };
             (message, Some("each key may appear once in a mapping; remove one of them".to_string()))
         }
-        YamlError::SerdeInvalidType { unexpected, expected, .. } if expected.starts_with("struct ") && is_top(expected) => {
+        YamlError::SerdeInvalidType { unexpected, expected, .. }
+            if expected.starts_with("struct ") && is_top(expected) =>
+        {
             let message = if what == "app" {
                 format!("an app file must be a mapping of keys to values, found {unexpected}")
             } else {
@@ -323,9 +325,7 @@ pub(super) fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str>
     candidates
         .iter()
         .map(|c| (*c, strsim::levenshtein(word, c), strsim::jaro_winkler(word, c)))
-        .filter(|(c, lev, jw)| {
-            *lev <= 2.max(c.len() / 3) || *jw >= 0.85 || (c.len() >= 3 && word.starts_with(c))
-        })
+        .filter(|(c, lev, jw)| *lev <= 2.max(c.len() / 3) || *jw >= 0.85 || (c.len() >= 3 && word.starts_with(c)))
         .min_by(|a, b| a.1.cmp(&b.1).then(b.2.total_cmp(&a.2)))
         .map(|(c, _, _)| c)
 }
@@ -457,10 +457,7 @@ mod tests {
 
     #[test]
     fn every_file_reports() {
-        let d = errors(
-            Some("projekt: x\n"),
-            &[("apps/a.yaml", b"imag: x\n"), ("apps/b.yaml", b"image: x\nport: 1\n")],
-        );
+        let d = errors(Some("projekt: x\n"), &[("apps/a.yaml", b"imag: x\n"), ("apps/b.yaml", b"image: x\nport: 1\n")]);
         let at: Vec<_> = d.iter().map(|d| format!("{}:{}", d.file, d.line)).collect();
         assert_eq!(at, ["berth.yaml:1", "apps/a.yaml:1", "apps/b.yaml:2"]);
     }

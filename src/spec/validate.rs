@@ -38,8 +38,10 @@ pub(super) fn validate(
         if let Some((first, line, col)) = seen.get(&name) {
             let (l, c) = spec.name.as_ref().map_or((0, 0), |n| (n.line, n.col));
             let at = if *line > 0 { format!("{first}:{line}:{col}") } else { first.clone() };
-            v.push(Diagnostic::new(&path, l, c, format!("app `{name}` is also defined in {at}"))
-                .hint("app names are unique; set a different `name:` or rename one file"));
+            v.push(
+                Diagnostic::new(&path, l, c, format!("app `{name}` is also defined in {at}"))
+                    .hint("app names are unique; set a different `name:` or rename one file"),
+            );
         } else {
             let (l, c) = spec.name.as_ref().map_or((0, 0), |n| (n.line, n.col));
             seen.insert(name.clone(), (path.clone(), l, c));
@@ -148,7 +150,12 @@ impl Validator<'_> {
         }
         for r in &s.insecure_registries {
             if r.trim().is_empty() || r.contains('/') || r.contains(char::is_whitespace) {
-                self.err_hint(FILE, r, format!("invalid insecure registry `{}`", r.value), "write it as host or host:port");
+                self.err_hint(
+                    FILE,
+                    r,
+                    format!("invalid insecure registry `{}`", r.value),
+                    "write it as host or host:port",
+                );
             }
         }
         for r in &s.recipients {
@@ -183,7 +190,9 @@ impl Validator<'_> {
                 Diagnostic::new(path, 0, 0, "an app needs `image:` or `build:`")
                     .hint("set `image:` to deploy an existing image, or `build:` to build one from this repository"),
             ),
-            (Some(image), Some(_)) => self.err_hint(path, image, "`image` and `build` are exclusive", "keep one of them"),
+            (Some(image), Some(_)) => {
+                self.err_hint(path, image, "`image` and `build` are exclusive", "keep one of them")
+            }
             _ => {}
         }
         if let Some(image) = &app.image {
@@ -207,8 +216,14 @@ impl Validator<'_> {
         }
         if let Some(p) = &app.platform {
             let parts: Vec<&str> = p.split('/').collect();
-            if !(2..=3).contains(&parts.len()) || parts.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
-                self.err_hint(path, p, format!("invalid platform `{}`", p.value), "write it as os/arch[/variant], e.g. linux/amd64");
+            if !(2..=3).contains(&parts.len()) || parts.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace))
+            {
+                self.err_hint(
+                    path,
+                    p,
+                    format!("invalid platform `{}`", p.value),
+                    "write it as os/arch[/variant], e.g. linux/amd64",
+                );
             }
         }
         if let Some(r) = &app.registry {
@@ -219,7 +234,12 @@ impl Validator<'_> {
                 let ok = !repo.contains([':', '@'])
                     && values::parse_image(&format!("registry.invalid/{}", repo.value)).is_ok();
                 if !ok {
-                    self.err_hint(path, repo, format!("invalid image repository `{}`", repo.value), "lowercase path such as acme/web, without tag or registry");
+                    self.err_hint(
+                        path,
+                        repo,
+                        format!("invalid image repository `{}`", repo.value),
+                        "lowercase path such as acme/web, without tag or registry",
+                    );
                 }
             }
             if let Some(t) = &r.image_repo_template {
@@ -235,9 +255,13 @@ impl Validator<'_> {
         for (name, process) in app.processes.iter().flatten() {
             self.process(path, name, process);
         }
-        for (key, _) in &app.env {
+        for key in app.env.keys() {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
-                self.err(path, key, format!("invalid environment variable name `{}` (non-empty, without `=`)", key.value));
+                self.err(
+                    path,
+                    key,
+                    format!("invalid environment variable name `{}` (non-empty, without `=`)", key.value),
+                );
             }
         }
         for c in &app.secret_env {
@@ -330,7 +354,12 @@ impl Validator<'_> {
     /// A build context: relative, inside the repository, an existing folder.
     fn build_context(&mut self, path: &str, ctx: &At<String>) {
         if ctx.starts_with('/') {
-            return self.err_hint(path, ctx, format!("build context `{}` must be repository-relative", ctx.value), "write it relative to the repository root, e.g. services/web");
+            return self.err_hint(
+                path,
+                ctx,
+                format!("build context `{}` must be repository-relative", ctx.value),
+                "write it relative to the repository root, e.g. services/web",
+            );
         }
         let Some(rel) = values::normalize_relative(ctx) else {
             return self.err(path, ctx, format!("build context `{}` escapes the repository", ctx.value));
@@ -356,21 +385,30 @@ impl Validator<'_> {
     }
 
     fn credential(&mut self, path: &str, name: &At<String>) {
-        if self.credentials.iter().any(|c| *c == name.value) {
+        if self.credentials.contains(&name.value) {
             return;
         }
         let names: Vec<&str> = self.credentials.iter().map(String::as_str).collect();
         let message = format!("credential `{0}` not found (no credentials/{0}.age)", name.value);
         match nearest(name, &names) {
             Some(near) => self.err_hint(path, name, message, format!("did you mean `{near}`?")),
-            None if names.is_empty() => self.err_hint(path, name, message, "create it with `berth secrets encrypt` or `berth registry login`"),
+            None if names.is_empty() => {
+                self.err_hint(path, name, message, "create it with `berth secrets encrypt` or `berth registry login`")
+            }
             None => self.err_hint(path, name, message, format!("existing credentials: {}", names.join(", "))),
         }
     }
 
     fn server(&mut self, path: &str, server: &At<String>) {
-        if server.contains(char::is_whitespace) || server.contains("://") && !server.starts_with("https://index.docker.io") {
-            self.err_hint(path, server, format!("invalid registry server `{}`", server.value), "write a host[:port], e.g. ghcr.io or registry.example.com:5000");
+        if server.contains(char::is_whitespace)
+            || server.contains("://") && !server.starts_with("https://index.docker.io")
+        {
+            self.err_hint(
+                path,
+                server,
+                format!("invalid registry server `{}`", server.value),
+                "write a host[:port], e.g. ghcr.io or registry.example.com:5000",
+            );
         }
     }
 
@@ -397,7 +435,12 @@ impl Validator<'_> {
             && t.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
             && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
         if !ok {
-            self.err_hint(path, tag, format!("invalid tag `{}`", tag.value), "tags are [A-Za-z0-9_][A-Za-z0-9_.-]*, at most 128 characters");
+            self.err_hint(
+                path,
+                tag,
+                format!("invalid tag `{}`", tag.value),
+                "tags are [A-Za-z0-9_][A-Za-z0-9_.-]*, at most 128 characters",
+            );
         }
     }
 
@@ -418,7 +461,10 @@ impl Validator<'_> {
                         self.err(
                             &app.path,
                             at,
-                            format!("replica {replicas} of process `{}` would publish host port {last}, above 65535", process.value),
+                            format!(
+                                "replica {replicas} of process `{}` would publish host port {last}, above 65535",
+                                process.value
+                            ),
                         );
                     }
                     published.push(Published {
@@ -461,7 +507,8 @@ impl Validator<'_> {
     }
 }
 
-const NAME_HINT: &str = "use lowercase letters, digits and `-`, starting with a letter or digit ([a-z0-9][a-z0-9-]*, at most 63)";
+const NAME_HINT: &str =
+    "use lowercase letters, digits and `-`, starting with a letter or digit ([a-z0-9][a-z0-9-]*, at most 63)";
 
 #[cfg(test)]
 mod tests {
@@ -522,7 +569,8 @@ mod tests {
     #[test]
     fn image_and_build() {
         assert_eq!(one("env: {}\n"), "apps/web.yaml:0:0: an app needs `image:` or `build:`");
-        assert!(one("image: nginx\nbuild: {context: .}\n").starts_with("apps/web.yaml:1:8: `image` and `build` are exclusive"));
+        assert!(one("image: nginx\nbuild: {context: .}\n")
+            .starts_with("apps/web.yaml:1:8: `image` and `build` are exclusive"));
         assert!(one("image: Nginx\n").starts_with("apps/web.yaml:1:8: invalid reference format"));
         assert!(one("build: {context: ../x}\n").contains("escapes the repository"));
         assert!(one("build: {context: /srv}\n").contains("repository-relative"));
@@ -540,7 +588,8 @@ mod tests {
 
     #[test]
     fn ports_and_clashes() {
-        assert!(one("image: nginx\nprocesses:\n  web:\n    ports: [\"80\"]\n").starts_with("apps/web.yaml:4:13: invalid port"));
+        assert!(one("image: nginx\nprocesses:\n  web:\n    ports: [\"80\"]\n")
+            .starts_with("apps/web.yaml:4:13: invalid port"));
         let errs = check(&[
             ("apps/a.yaml", "image: nginx\nprocesses:\n  web:\n    replicas: 3\n    ports: [\"8080:80\"]\n"),
             ("apps/b.yaml", "image: nginx\nprocesses:\n  web:\n    ports: [\"8082:80\"]\n"),
@@ -556,9 +605,13 @@ mod tests {
         ]);
         assert!(errs.is_empty(), "{errs:#?}");
         // An explicit address still clashes with all addresses.
-        let errs = check(&[("apps/a.yaml", "image: nginx\nprocesses:\n  web:\n    ports: [\"8080:80\", \"127.0.0.1:8080:81\"]\n")]);
+        let errs = check(&[(
+            "apps/a.yaml",
+            "image: nginx\nprocesses:\n  web:\n    ports: [\"8080:80\", \"127.0.0.1:8080:81\"]\n",
+        )]);
         assert_eq!(errs.len(), 1, "{errs:#?}");
-        assert!(one("image: nginx\nprocesses:\n  web:\n    replicas: 2\n    ports: [\"65535:80\"]\n").contains("above 65535"));
+        assert!(one("image: nginx\nprocesses:\n  web:\n    replicas: 2\n    ports: [\"65535:80\"]\n")
+            .contains("above 65535"));
     }
 
     #[test]
@@ -568,13 +621,19 @@ mod tests {
         assert!(one("image: nginx\nresources: {memory: 1k}\n").contains("minimum"));
         assert!(one("image: nginx\nresources: {cpus: 0}\n").contains("cpus must be"));
         assert!(one("image: nginx\nhealthcheck: {command: [wget, x]}\n").contains("invalid healthcheck command"));
-        assert!(one("image: nginx\nhealthcheck: {command: [CMD-SHELL, a, b]}\n").contains("invalid healthcheck command"));
+        assert!(
+            one("image: nginx\nhealthcheck: {command: [CMD-SHELL, a, b]}\n").contains("invalid healthcheck command")
+        );
         assert!(one("image: nginx\nhealthcheck: {command: [NONE], timeout: 5}\n").contains("invalid duration"));
         assert!(one("image: nginx\nenv: {\"A=B\": x}\n").contains("invalid environment variable name"));
-        assert_eq!(one("image: nginx\nsecret-env: [dbb]\n"), "apps/web.yaml:2:14: credential `dbb` not found (no credentials/dbb.age)");
+        assert_eq!(
+            one("image: nginx\nsecret-env: [dbb]\n"),
+            "apps/web.yaml:2:14: credential `dbb` not found (no credentials/dbb.age)"
+        );
         assert!(one("image: nginx\npull: {credential: nope}\n").contains("credential `nope`"));
         assert!(one("image: nginx\nregistry: {push-extra-tags: [\"a b\"]}\n").contains("invalid tag"));
-        assert!(one("image: nginx\nregistry: {image-repo-template: \"{{ .App }}\"}\n").contains("unknown template variable"));
+        assert!(one("image: nginx\nregistry: {image-repo-template: \"{{ .App }}\"}\n")
+            .contains("unknown template variable"));
     }
 
     #[test]
@@ -600,7 +659,11 @@ mod tests {
         let snap = snapshot(
             root.clone(),
             None,
-            &[("apps/a.yaml", "build: {context: services/web}\n"), ("apps/b.yaml", "build: {context: out}\n"), ("apps/c.yaml", "build: {context: nope}\n")],
+            &[
+                ("apps/a.yaml", "build: {context: services/web}\n"),
+                ("apps/b.yaml", "build: {context: out}\n"),
+                ("apps/c.yaml", "build: {context: nope}\n"),
+            ],
             &[],
         );
         let errs: Vec<_> = run(&snap).1.into_iter().map(|d| format!("{}: {}", d.file, d.message)).collect();

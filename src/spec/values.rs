@@ -127,7 +127,12 @@ pub fn parse_volume(s: &str) -> Result<VolumeSpec, String> {
         return Err(format!("invalid volume `{s}`: empty source (a volume name or a ./repo/path)"));
     } else if source.starts_with('/') {
         VolumeSource::HostPath(normalize_absolute(source))
-    } else if source == "." || source == ".." || source.starts_with("./") || source.starts_with("../") || source.contains('/') {
+    } else if source == "."
+        || source == ".."
+        || source.starts_with("./")
+        || source.starts_with("../")
+        || source.contains('/')
+    {
         let path = normalize_relative(source).ok_or_else(|| format!("volume path {source} escapes the repository"))?;
         VolumeSource::RepoPath(path)
     } else if is_volume_name(source) {
@@ -201,7 +206,9 @@ pub fn parse_memory(s: &str) -> Result<i64, String> {
         "gb" => 1e9,
         "tb" => 1e12,
         _ => {
-            return Err(format!("invalid memory size `{s}`: unknown unit `{unit}` (use e.g. 512MiB, 1GiB, 256m, 512MB)"))
+            return Err(format!(
+                "invalid memory size `{s}`: unknown unit `{unit}` (use e.g. 512MiB, 1GiB, 256m, 512MB)"
+            ))
         }
     };
     let bytes = (n * factor).floor();
@@ -217,8 +224,7 @@ pub fn parse_memory(s: &str) -> Result<i64, String> {
 
 /// Parse a duration: `5s`, `1m30s`, `500ms`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("invalid duration `{s}`: {e} (use e.g. 5s, 1m30s, 500ms)"))
+    humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration `{s}`: {e} (use e.g. 5s, 1m30s, 500ms)"))
 }
 
 /// Normalize an image reference as docker does: `busybox:1.36` →
@@ -310,11 +316,20 @@ mod tests {
     #[test]
     fn volumes_good() {
         let v = parse_volume("data:/var/lib/app").unwrap();
-        assert_eq!(v, VolumeSpec { source: VolumeSource::Named("data".into()), target: "/var/lib/app".into(), read_only: false });
+        assert_eq!(
+            v,
+            VolumeSpec { source: VolumeSource::Named("data".into()), target: "/var/lib/app".into(), read_only: false }
+        );
         let v = parse_volume("./conf:/etc/app:ro").unwrap();
-        assert_eq!(v, VolumeSpec { source: VolumeSource::RepoPath("conf".into()), target: "/etc/app".into(), read_only: true });
+        assert_eq!(
+            v,
+            VolumeSpec { source: VolumeSource::RepoPath("conf".into()), target: "/etc/app".into(), read_only: true }
+        );
         let v = parse_volume("/srv/x:/x:rw").unwrap();
-        assert_eq!(v, VolumeSpec { source: VolumeSource::HostPath("/srv/x".into()), target: "/x".into(), read_only: false });
+        assert_eq!(
+            v,
+            VolumeSpec { source: VolumeSource::HostPath("/srv/x".into()), target: "/x".into(), read_only: false }
+        );
         let v = parse_volume("conf/nginx/../site:/etc/site/").unwrap();
         assert_eq!(v.source, VolumeSource::RepoPath("conf/site".into()));
         assert_eq!(v.target, "/etc/site");
@@ -386,7 +401,10 @@ mod tests {
 
     #[test]
     fn images_bad() {
-        assert_eq!(parse_image("Nginx").unwrap_err(), "invalid reference format: repository name (library/Nginx) must be lowercase");
+        assert_eq!(
+            parse_image("Nginx").unwrap_err(),
+            "invalid reference format: repository name (library/Nginx) must be lowercase"
+        );
         assert!(parse_image("ghcr.io/Acme/web:1").unwrap_err().contains("(Acme/web) must be lowercase"));
         assert!(parse_image("nginx latest").unwrap_err().contains("whitespace"));
         assert!(parse_image("").unwrap_err().contains("empty"));
