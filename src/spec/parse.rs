@@ -251,6 +251,9 @@ fn describe(what: &str, err: &YamlError) -> (String, Option<String>) {
             (message, nearest(variant, expected).map(|near| format!("did you mean `{near}`?")))
         }
         YamlError::SerdeMissingField { field, .. } => (format!("missing key `{field}`"), None),
+        YamlError::NullIntoString { .. } => {
+            ("missing value".to_string(), Some("write \"\" for an empty string".to_string()))
+        }
         YamlError::InvalidScalar { ty, .. } => (format!("expected {}", plain_expected(ty)), None),
         YamlError::Unexpected { expected: "sequence start", .. } => {
             ("expected a list".to_string(), Some("write a list: [a, b], or one `- item` per line".to_string()))
@@ -300,7 +303,7 @@ fn is_top(expected: &str) -> bool {
 fn plain_expected(expected: &str) -> String {
     match expected {
         "u32" | "u16" | "u64" | "i64" => "a whole number".to_string(),
-        "f64" | "f32" => "a number".to_string(),
+        "f64" | "f32" | "floating point" => "a number".to_string(),
         "a boolean" => "true or false".to_string(),
         "a string" => "a string".to_string(),
         "a sequence" => "a list".to_string(),
@@ -424,6 +427,12 @@ mod tests {
 
         let d = one("image: nginx\nimage: busybox\n");
         assert_eq!((d.line, d.message.as_str()), (2, "duplicate key `image` (first at line 1)"));
+
+        let d = one("image: nginx\nenv:\n  EMPTY:\n");
+        assert_eq!((d.line, d.message.as_str()), (3, "missing value"));
+
+        let d = one("image: nginx\nresources: {cpus: lots}\n");
+        assert_eq!(d.message, "expected a number");
 
         let d = one("image: nginx\nreplicas: 2\n");
         assert_eq!(d.hint.as_deref(), Some("`replicas` is set per process: processes: {web: {replicas: ...}}"));
