@@ -67,11 +67,18 @@ fn resolve_app(repo: &Repo, app: &AppFile) -> Result<DesiredApp, Vec<Diagnostic>
             &default_processes
         }
     };
+    // Like Dokku, the health check belongs to the process that serves: `web`,
+    // or every process when there is no `web`.
+    let has_web = processes.keys().any(|k| k.value == DEFAULT_PROCESS);
     let mut containers = Vec::new();
     for (pname, proc_spec) in processes {
+        let checked = !has_web || pname.value == DEFAULT_PROCESS;
         let replicas = proc_spec.replicas.as_ref().map_or(1, |r| r.value);
         for replica in 1..=replicas {
-            let config = process_config(&base, proc_spec, replica);
+            let mut config = process_config(&base, proc_spec, replica);
+            if !checked {
+                config.healthcheck = None;
+            }
             containers.push(DesiredContainer {
                 name: format!("{}-{}-{}-{}", repo.project, app.name, pname.value, replica),
                 app: app.name.clone(),

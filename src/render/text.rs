@@ -81,7 +81,14 @@ fn write_change(w: &mut dyn Write, c: &FieldChange, create: bool) -> io::Result<
         let what = if create { "(sensitive)" } else { "(sensitive value changed)" };
         return writeln!(w, "    {}: {what}", c.path);
     }
-    let q = |v: &Option<String>| v.as_ref().map_or("(none)".to_string(), |s| format!("{s:?}"));
+    // Free-form strings are quoted (so spaces and empty values show);
+    // structured values (image, ports, command…) print as they are.
+    let quote = c.path.starts_with("env.") || c.path == "user";
+    let q = |v: &Option<String>| match v {
+        None => "(none)".to_string(),
+        Some(s) if quote => format!("{s:?}"),
+        Some(s) => s.clone(),
+    };
     let multiline = c.old.as_deref().is_some_and(|s| s.contains('\n')) || c.new.as_deref().is_some_and(|s| s.contains('\n'));
     if multiline {
         writeln!(w, "    {}:", c.path)?;

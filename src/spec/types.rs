@@ -88,7 +88,8 @@ pub struct AppSpec {
     /// `true`: berth neither changes nor prunes this app.
     #[serde(default)]
     pub suspend: bool,
-    /// Container health check.
+    /// Container health check; runs in the `web` process (every process when none is named `web`).
+    /// A replace waits for the new container to be healthy before removing the old one.
     pub healthcheck: Option<At<Healthcheck>>,
 }
 
