@@ -21,8 +21,8 @@ use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::models::{ContainerSummary, ImageSummary};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::{Stream, StreamExt};
@@ -53,7 +53,9 @@ pub struct DockerEngine {
 
 impl std::fmt::Debug for DockerEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DockerEngine").field("api_version", &self.docker.client_version().to_string()).finish_non_exhaustive()
+        f.debug_struct("DockerEngine")
+            .field("api_version", &self.docker.client_version().to_string())
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,7 +63,8 @@ impl DockerEngine {
     /// Connects to `DOCKER_HOST` (else the local socket) and negotiates the
     /// API version.
     pub async fn connect() -> Result<Self, EngineError> {
-        let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the local socket (unix:///var/run/docker.sock)".to_string());
+        let host = std::env::var("DOCKER_HOST")
+            .unwrap_or_else(|_| "the local socket (unix:///var/run/docker.sock)".to_string());
         let hint = |e: &BollardError| {
             format!("{host}: {}; is dockerd running? Set DOCKER_HOST to use another engine", describe(e))
         };
@@ -177,7 +180,13 @@ impl Engine for DockerEngine {
         }
     }
 
-    async fn create(&self, project: &str, c: &DesiredContainer, spec_hash: &str, secrets: &SecretEnv) -> Result<String, EngineError> {
+    async fn create(
+        &self,
+        project: &str,
+        c: &DesiredContainer,
+        spec_hash: &str,
+        secrets: &SecretEnv,
+    ) -> Result<String, EngineError> {
         let action = || format!("create container {}", c.name);
         let body = body::create_body(project, c, spec_hash, secrets)
             .map_err(|e| EngineError::Call { action: action(), message: e.to_string() })?;
@@ -187,7 +196,9 @@ impl Engine for DockerEngine {
             opts = opts.platform(p);
         }
         let opts = opts.build();
-        let created = unreached(|| self.docker.create_container(Some(opts.clone()), body.clone())).await.map_err(call(action()))?;
+        let created = unreached(|| self.docker.create_container(Some(opts.clone()), body.clone()))
+            .await
+            .map_err(call(action()))?;
         for w in created.warnings.iter().filter(|w| !w.is_empty()) {
             tracing::warn!("creating {}: {w}", c.name);
         }
@@ -200,7 +211,9 @@ impl Engine for DockerEngine {
 
     async fn stop(&self, id: &str) -> Result<(), EngineError> {
         let opts = StopContainerOptionsBuilder::new().t(STOP_TIMEOUT_SECS).build();
-        unreached(|| self.docker.stop_container(id, Some(opts.clone()))).await.map_err(call(format!("stop container {id}")))
+        unreached(|| self.docker.stop_container(id, Some(opts.clone())))
+            .await
+            .map_err(call(format!("stop container {id}")))
     }
 
     async fn remove(&self, id: &str) -> Result<(), EngineError> {
@@ -218,16 +231,20 @@ impl Engine for DockerEngine {
 
     async fn rename(&self, id: &str, new_name: &str) -> Result<(), EngineError> {
         let opts = RenameContainerOptionsBuilder::new().name(new_name).build();
-        unreached(|| self.docker.rename_container(id, opts.clone())).await.map_err(call(format!("rename container {id} to {new_name}")))
+        unreached(|| self.docker.rename_container(id, opts.clone()))
+            .await
+            .map_err(call(format!("rename container {id} to {new_name}")))
     }
 
     async fn wait_ready(&self, id: &str, name: &str, timeout: Duration) -> Result<(), EngineError> {
         let deadline = Instant::now() + timeout;
         // The run we saw running, and since when we have seen it.
         let mut up: Option<(String, Instant)> = None;
-        let mut awaited = String::from("not started");
+        let mut awaited = String::from("it to start");
         loop {
-            let info = read(|| self.docker.inspect_container(id, None)).await.map_err(call(format!("inspect container {name}")))?;
+            let info = read(|| self.docker.inspect_container(id, None))
+                .await
+                .map_err(call(format!("inspect container {name}")))?;
             let now = Instant::now();
             match ready::classify(&info) {
                 Readiness::Healthy => return Ok(()),
@@ -246,7 +263,7 @@ impl Engine for DockerEngine {
                 },
             }
             if now >= deadline {
-                let why = format!("still {awaited} after {}", humantime::format_duration(timeout));
+                let why = format!("timed out after {} waiting for {awaited}", humantime::format_duration(timeout));
                 return Err(self.not_ready(id, name, why).await);
             }
             tokio::time::sleep(POLL.min(deadline.saturating_duration_since(now)).max(Duration::from_millis(10))).await;
@@ -258,7 +275,8 @@ impl Engine for DockerEngine {
 fn observed_container(s: ContainerSummary) -> ObservedContainer {
     let labels = s.labels.unwrap_or_default();
     let label = |k: &str| labels.get(k).cloned();
-    let name = s.names.as_ref().and_then(|n| n.first()).map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
+    let name =
+        s.names.as_ref().and_then(|n| n.first()).map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
     ObservedContainer {
         id: s.id.unwrap_or_default(),
         name,
@@ -445,7 +463,8 @@ mod tests {
             repo_digests: vec!["<none>@<none>".into()],
             ..Default::default()
         };
-        let none = ImageSummary { id: "sha256:2".into(), repo_tags: vec!["<none>:<none>".into()], ..Default::default() };
+        let none =
+            ImageSummary { id: "sha256:2".into(), repo_tags: vec!["<none>:<none>".into()], ..Default::default() };
         let map = image_map(&[img, none]);
         assert_eq!(map.len(), 2);
         assert_eq!(map["docker.io/library/busybox:1.36"], "sha256:1");

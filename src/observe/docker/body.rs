@@ -9,8 +9,8 @@ use crate::desired::{ContainerConfig, DesiredContainer, EnvValue, MountKind};
 use crate::observe::{labels, SecretEnv};
 use crate::spec::Restart;
 use bollard::models::{
-    ContainerCreateBody, HealthConfig, HostConfig, Mount, MountType, MountVolumeOptions, PortBinding, PortMap, RestartPolicy,
-    RestartPolicyNameEnum,
+    ContainerCreateBody, HealthConfig, HostConfig, Mount, MountType, MountVolumeOptions, PortBinding, PortMap,
+    RestartPolicy, RestartPolicyNameEnum,
 };
 use std::collections::HashMap;
 
@@ -22,7 +22,12 @@ pub enum BodyError {
 }
 
 /// The create body for `c`, labelled for `project` with `spec_hash`.
-pub fn create_body(project: &str, c: &DesiredContainer, spec_hash: &str, secrets: &SecretEnv) -> Result<ContainerCreateBody, BodyError> {
+pub fn create_body(
+    project: &str,
+    c: &DesiredContainer,
+    spec_hash: &str,
+    secrets: &SecretEnv,
+) -> Result<ContainerCreateBody, BodyError> {
     let cfg = &c.config;
     let (exposed, bindings) = ports(cfg);
     Ok(ContainerCreateBody {
@@ -158,12 +163,27 @@ mod tests {
                 user: Some("1000".into()),
                 ports: vec![
                     DPort { host_ip: None, host_port: 8080, container_port: 4000, protocol: "tcp".into() },
-                    DPort { host_ip: Some("127.0.0.1".into()), host_port: 8081, container_port: 4000, protocol: "tcp".into() },
+                    DPort {
+                        host_ip: Some("127.0.0.1".into()),
+                        host_port: 8081,
+                        container_port: 4000,
+                        protocol: "tcp".into(),
+                    },
                     DPort { host_ip: None, host_port: 5353, container_port: 53, protocol: "udp".into() },
                 ],
                 mounts: vec![
-                    DMount { kind: MountKind::Volume, source: "demo_data".into(), target: "/data".into(), read_only: false },
-                    DMount { kind: MountKind::Bind, source: "/srv/conf".into(), target: "/etc/app".into(), read_only: true },
+                    DMount {
+                        kind: MountKind::Volume,
+                        source: "demo_data".into(),
+                        target: "/data".into(),
+                        read_only: false,
+                    },
+                    DMount {
+                        kind: MountKind::Bind,
+                        source: "/srv/conf".into(),
+                        target: "/etc/app".into(),
+                        read_only: true,
+                    },
                 ],
                 memory: Some(512 * 1024 * 1024),
                 nano_cpus: Some(500_000_000),
@@ -194,7 +214,10 @@ mod tests {
         assert_eq!(body.exposed_ports, Some(vec!["4000/tcp".to_string(), "53/udp".to_string()]));
         let hc = body.healthcheck.unwrap();
         assert_eq!(hc.test, Some(vec!["CMD".to_string(), "true".to_string()]));
-        assert_eq!((hc.interval, hc.timeout, hc.retries, hc.start_period), (Some(1_000_000_000), Some(2_000_000_000), Some(3), Some(0)));
+        assert_eq!(
+            (hc.interval, hc.timeout, hc.retries, hc.start_period),
+            (Some(1_000_000_000), Some(2_000_000_000), Some(3), Some(0))
+        );
 
         let host = body.host_config.unwrap();
         let bindings = host.port_bindings.unwrap();

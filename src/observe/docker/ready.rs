@@ -12,7 +12,7 @@ pub enum Readiness {
     /// Running, no healthcheck. Ready once it has stayed up a little while
     /// (`since` identifies this run: it changes when the engine restarts it).
     Running { since: String },
-    /// Not there yet; the text says what is awaited.
+    /// Not there yet; the text says what is awaited ("waiting for …").
     Waiting(String),
     /// It will not become ready by itself; the text says why.
     Failed(String),
@@ -21,7 +21,7 @@ pub enum Readiness {
 /// Classifies one inspection.
 pub fn classify(info: &ContainerInspectResponse) -> Readiness {
     let Some(state) = info.state.as_ref() else {
-        return Readiness::Waiting("no state reported yet".into());
+        return Readiness::Waiting("the engine to report its state".into());
     };
     let exit = || match state.exit_code {
         Some(code) => format!("exited with code {code}"),
@@ -46,8 +46,8 @@ pub fn classify(info: &ContainerInspectResponse) -> Readiness {
         }
         Some(ContainerStateStatusEnum::REMOVING) => return Readiness::Failed("is being removed".into()),
         Some(ContainerStateStatusEnum::RUNNING) => {}
-        Some(ContainerStateStatusEnum::PAUSED) => return Readiness::Waiting("paused".into()),
-        _ => return Readiness::Waiting("not started".into()),
+        Some(ContainerStateStatusEnum::PAUSED) => return Readiness::Waiting("it to be unpaused".into()),
+        _ => return Readiness::Waiting("it to start".into()),
     }
     // Running. A restart since creation means it already crashed once.
     if let Some(n) = info.restart_count.filter(|n| *n > 0) {
@@ -71,7 +71,7 @@ pub fn classify(info: &ContainerInspectResponse) -> Readiness {
                 None => Readiness::Failed("healthcheck failed".into()),
             }
         }
-        _ => Readiness::Waiting("health: starting".into()),
+        _ => Readiness::Waiting("its healthcheck to pass".into()),
     }
 }
 
@@ -84,7 +84,12 @@ fn has_healthcheck(info: &ContainerInspectResponse) -> bool {
         .and_then(|h| h.test.as_ref())
         .and_then(|t| t.first())
         .is_some_and(|first| first != "NONE");
-    let reported = info.state.as_ref().and_then(|s| s.health.as_ref()).and_then(|h| h.status).is_some_and(|s| s != HealthStatusEnum::NONE);
+    let reported = info
+        .state
+        .as_ref()
+        .and_then(|s| s.health.as_ref())
+        .and_then(|h| h.status)
+        .is_some_and(|s| s != HealthStatusEnum::NONE);
     declared || reported
 }
 
@@ -124,7 +129,11 @@ mod tests {
         }
     }
 
-    fn with_check(mut i: ContainerInspectResponse, status: Option<HealthStatusEnum>, output: &str) -> ContainerInspectResponse {
+    fn with_check(
+        mut i: ContainerInspectResponse,
+        status: Option<HealthStatusEnum>,
+        output: &str,
+    ) -> ContainerInspectResponse {
         i.config = Some(ContainerConfig {
             healthcheck: Some(HealthConfig { test: Some(vec!["CMD".into(), "true".into()]), ..Default::default() }),
             ..Default::default()
@@ -141,7 +150,7 @@ mod tests {
 
     #[test]
     fn created_is_waiting() {
-        assert_eq!(classify(&info(ContainerStateStatusEnum::CREATED)), Readiness::Waiting("not started".into()));
+        assert_eq!(classify(&info(ContainerStateStatusEnum::CREATED)), Readiness::Waiting("it to start".into()));
     }
 
     #[test]
@@ -165,19 +174,25 @@ mod tests {
     #[test]
     fn healthcheck_decides_when_present() {
         let base = || info(ContainerStateStatusEnum::RUNNING);
-        assert_eq!(classify(&with_check(base(), Some(HealthStatusEnum::STARTING), "")), Readiness::Waiting("health: starting".into()));
+        assert_eq!(
+            classify(&with_check(base(), Some(HealthStatusEnum::STARTING), "")),
+            Readiness::Waiting("its healthcheck to pass".into())
+        );
         assert_eq!(classify(&with_check(base(), Some(HealthStatusEnum::HEALTHY), "")), Readiness::Healthy);
         assert_eq!(
             classify(&with_check(base(), Some(HealthStatusEnum::UNHEALTHY), "connection refused\n")),
             Readiness::Failed("healthcheck failed: connection refused".into())
         );
         // Declared but not yet reported: still starting.
-        assert_eq!(classify(&with_check(base(), None, "")), Readiness::Waiting("health: starting".into()));
+        assert_eq!(classify(&with_check(base(), None, "")), Readiness::Waiting("its healthcheck to pass".into()));
     }
 
     #[test]
     fn log_tail_keeps_last_lines_and_redacts() {
         let text = "a\nb\n\nc token=hunter2\n";
-        assert_eq!(log_tail(text, 2, &["hunter2".into()]), vec!["b".to_string(), "c token=(sensitive value)".to_string()]);
+        assert_eq!(
+            log_tail(text, 2, &["hunter2".into()]),
+            vec!["b".to_string(), "c token=(sensitive value)".to_string()]
+        );
     }
 }
