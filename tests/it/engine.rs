@@ -296,3 +296,50 @@ async fn pull_from_an_unreachable_registry_names_the_image() {
     let err = engine.pull(&image, None, None).await.expect_err("nothing listens");
     assert!(err.to_string().starts_with(&format!("failed to pull {image}:")), "{err}");
 }
+
+// The fixtures themselves: the event window and the repo's cleanup.
+
+#[tokio::test]
+async fn event_counter_sees_mutations_and_observe_makes_none() {
+    let engine = engine().await;
+    let project = unique_project("engine-events");
+    let _guard = ProjectGuard::new(&project);
+    let c = container(&project, &["sleep", "60"]);
+
+    let events = EventCounter::start(&project);
+    let id = run(&engine, &project, &c, &SecretEnv::new()).await;
+    engine.remove(&id).await.expect("remove");
+    let actions: Vec<String> = events.mutating().into_iter().map(|e| e.action).collect();
+    for expected in ["create", "start", "kill", "die", "destroy"] {
+        assert!(actions.iter().any(|a| a == expected), "no {expected} in {actions:?}");
+    }
+
+    let id = run(&engine, &project, &c, &SecretEnv::new()).await;
+    engine.wait_ready(&id, &c.name, Duration::from_secs(20)).await.expect("ready");
+    let events = EventCounter::start(&project);
+    engine.observe(&project).await.expect("observe");
+    engine.image_id(BUSYBOX).await.expect("image_id");
+    assert_eq!(events.mutating(), vec![], "reads must not change anything");
+}
+
+#[test]
+fn test_repo_writes_files_and_cleans_up_its_project() {
+    require_engine();
+    let repo = TestRepo::new("Fixture Cleanup_Test");
+    let project = repo.project().to_string();
+    assert!(project.starts_with("t-fixture-cleanup-test-"), "{project}");
+    assert!(project.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{project}");
+    repo.app("web", "image: busybox:1.36\n").file("conf/app.conf", "x=1\n");
+    let read = |rel: &str| std::fs::read_to_string(repo.path().join(rel)).unwrap();
+    assert_eq!(read("berth.yaml"), format!("project: {project}\n"));
+    assert_eq!(read("apps/web.yaml"), "image: busybox:1.36\n");
+    assert_eq!(read("conf/app.conf"), "x=1\n");
+
+    let label = format!("berth.project={project}");
+    let volume = format!("{project}_data");
+    docker_ok(&["create", "--label", &label, "-v", &format!("{volume}:/data"), "busybox:1.36", "true"]);
+    assert_eq!(repo.containers().len(), 1);
+    drop(repo);
+    assert!(containers(&project).is_empty(), "containers left behind");
+    assert!(!docker(&["volume", "inspect", &volume]).status.success(), "volume left behind");
+}
