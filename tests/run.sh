@@ -73,7 +73,7 @@ trap stop_dockerd EXIT
 # start_dockerd FLAGS...: starts dockerd, waits up to 60s; fails if it exits.
 start_dockerd() {
     dockerd_log=$(mktemp -t berth-dockerd.XXXXXX.log)
-    echo "starting dockerd $* (log: $dockerd_log)"
+    echo "starting dockerd ${BERTH_TEST_DOCKERD_ARGS:-}${*:+ $*} (log: $dockerd_log)"
     # shellcheck disable=SC2086
     dockerd ${BERTH_TEST_DOCKERD_ARGS:-} "$@" >"$dockerd_log" 2>&1 &
     dockerd_pid=$!
