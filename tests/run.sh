@@ -10,7 +10,9 @@
 #
 # Environment:
 #   BERTH_TEST_DOCKERD_ARGS  extra dockerd flags when this script starts one
-#                            (e.g. a separate -H/--data-root for a second engine)
+#                            (e.g. -H/--data-root/--exec-root/--pidfile for a second
+#                            engine; never --bridge=none beside another engine:
+#                            dockerd then deletes the host's docker0 bridge)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
