@@ -386,9 +386,9 @@ pub struct EventCounter {
 
 impl EventCounter {
     pub fn start(project: &str) -> Self {
-        // Events carry the engine's clock, which is this machine's; step back
-        // a little so an event right at the start is not lost to rounding.
-        Self { project: project.to_string(), since: SystemTime::now() - Duration::from_millis(50) }
+        // Events carry the engine's clock, which is this machine's, to the
+        // nanosecond: whatever finished before this call is outside the window.
+        Self { project: project.to_string(), since: SystemTime::now() }
     }
 
     /// Every event about the project's containers from the start until now.
