@@ -63,11 +63,13 @@ impl DockerEngine {
     /// Connects to `DOCKER_HOST` (else the local socket) and negotiates the
     /// API version.
     pub async fn connect() -> Result<Self, EngineError> {
-        let host = std::env::var("DOCKER_HOST")
-            .unwrap_or_else(|_| "the local socket (unix:///var/run/docker.sock)".to_string());
-        let hint = |e: &BollardError| {
-            format!("{host}: {}; is dockerd running? Set DOCKER_HOST to use another engine", describe(e))
+        let (host, advice) = match std::env::var("DOCKER_HOST") {
+            Ok(h) => (h, "does an engine listen there?"),
+            Err(_) => {
+                ("unix:///var/run/docker.sock".into(), "is dockerd running? Set DOCKER_HOST to use another engine")
+            }
         };
+        let hint = |e: &BollardError| format!("{host}: {}; {advice}", describe(e));
         let docker = Docker::connect_with_defaults().map_err(|e| EngineError::Connect(hint(&e)))?;
         let docker = (|| docker.clone().negotiate_version())
             .retry(backoff())
@@ -418,6 +420,14 @@ fn describe(e: &BollardError) -> String {
         BollardError::DockerResponseServerError { message, .. } => message.trim().to_string(),
         BollardError::DockerStreamError { error } => error.trim().to_string(),
         BollardError::RequestTimeoutError => "the engine did not answer in time".to_string(),
+        // "client error (Connect): tcp connect error: …": the root cause says it.
+        BollardError::HyperLegacyError { err } => {
+            let mut cause: &dyn std::error::Error = err;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            cause.to_string()
+        }
         _ => {
             let mut text = e.to_string();
             let mut source = std::error::Error::source(e);
