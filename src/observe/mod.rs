@@ -6,6 +6,7 @@
 //! needs. A Docker Swarm target implements the same trait later.
 
 pub mod docker;
+pub mod registry;
 
 use crate::desired::{ContainerConfig, DesiredContainer};
 use serde::{Deserialize, Serialize};

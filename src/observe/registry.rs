@@ -1,0 +1,487 @@
+//! Registry reads: what a tag resolves to (a manifest digest, by `HEAD`,
+//! without pulling anything) and which tags a repository has.
+//!
+//! Owns the registry side of `observe`: the auth handshake (basic and
+//! bearer-token, anonymous or with a login held in memory), the scheme and
+//! CA rules the Docker engine follows (`endpoint`), bounded retries, and the
+//! classification of failures (`RegistryError`): unreachable, 5xx and 429
+//! leave that part of the plan unknown; 401/403 and 404 are errors that say
+//! what to do. It decides nothing about what to pull or run.
+//!
+//! Image references are parsed with oci-client's `Reference`; the requests
+//! themselves go through reqwest (the client oci-client is built on), since
+//! oci-client's `Client` keeps neither the status code nor the headers of a
+//! failed answer (429's `ratelimit-*`), falls back from `HEAD` to `GET`, and
+//! keeps the first login it saw per registry for later calls.
+
+mod auth;
+mod endpoint;
+mod error;
+
+pub use endpoint::{is_loopback, CA_ENV, DOCKER_CERTS_D};
+pub use error::RegistryError;
+
+use auth::{Authorization, Challenge};
+use backon::{ExponentialBuilder, Retryable};
+use endpoint::{Endpoint, Trust};
+use error::{from_status, unreachable, Context};
+use reqwest::header::{ACCEPT, LINK, WWW_AUTHENTICATE};
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Manifest types berth accepts, as the engine asks for them: with the
+/// Docker and OCI index types, a tag's digest is the one the engine records.
+const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json, \
+     application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.docker.distribution.manifest.v2+json";
+/// Tags asked for per page, and pages followed at most.
+const TAGS_PAGE: usize = 1000;
+const TAGS_MAX_PAGES: usize = 100;
+/// Tags named when a tag is missing.
+const NEAREST: usize = 5;
+/// Docker Hub's names, and the host its API answers on.
+const HUB_NAMES: &[&str] = &["docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com"];
+const HUB_API: &str = "registry-1.docker.io";
+
+/// How to reach registries beyond the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// `host:port` (or a bare host, for every port) spoken to over plain
+    /// HTTP; loopback registries always are, unless they have a CA.
+    pub insecure: Vec<String>,
+    /// PEM CA certificates to trust for every registry (with the system's).
+    pub extra_ca_pem: Vec<Vec<u8>>,
+    /// The per-registry CA folder (`<dir>/<host:port>/*.crt`); `None`:
+    /// the engine's, /etc/docker/certs.d.
+    pub certs_d: Option<PathBuf>,
+}
+
+/// A registry login, held in memory only.
+#[derive(Clone)]
+pub struct Login {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the password, not even in debug logs.
+        f.debug_struct("Login").field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+impl From<&super::PullAuth> for Login {
+    fn from(a: &super::PullAuth) -> Self {
+        Self { username: a.username.clone(), password: a.password.clone() }
+    }
+}
+
+/// Reads from container registries. Cheap to share: one HTTP client per
+/// registry host, made on first use.
+pub struct RegistryClient {
+    insecure: Vec<String>,
+    /// The CAs, or why they could not be read (reported by every call).
+    trust: Result<Trust, RegistryError>,
+    endpoints: Mutex<HashMap<String, Endpoint>>,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient").field("insecure", &self.insecure).finish_non_exhaustive()
+    }
+}
+
+/// One image reference, taken apart.
+struct Target {
+    /// As given, for messages.
+    image: String,
+    /// As the user names it (`docker.io`, `127.0.0.1:5000`).
+    registry: String,
+    /// The host the API answers on (`registry-1.docker.io`).
+    host: String,
+    repo: String,
+    /// Tag or digest.
+    reference: String,
+    by_digest: bool,
+}
+
+impl Target {
+    fn parse(image: &str) -> Result<Self, RegistryError> {
+        let r = oci_client::Reference::try_from(image)
+            .map_err(|e| RegistryError::InvalidReference { image: image.to_string(), message: e.to_string() })?;
+        let (registry, host, mut repo) = (r.registry().to_string(), r.resolve_registry().to_string(), r.repository());
+        let hub = HUB_NAMES.contains(&registry.as_str());
+        let library;
+        if hub && !repo.contains('/') {
+            library = format!("library/{repo}");
+            repo = &library;
+        }
+        Ok(Self {
+            image: image.to_string(),
+            registry: if hub { "docker.io".into() } else { registry },
+            host: if hub { HUB_API.into() } else { host },
+            repo: repo.to_string(),
+            reference: r.digest().or(r.tag()).unwrap_or("latest").to_string(),
+            by_digest: r.digest().is_some(),
+        })
+    }
+}
+
+impl RegistryClient {
+    /// A client with `opts`, the CAs of `BERTH_REGISTRY_CA` (a PEM file) and,
+    /// per registry, those of /etc/docker/certs.d/<host:port>/*.crt. A CA
+    /// that cannot be read fails every call, saying so.
+    pub fn new(opts: RegistryOptions) -> Self {
+        let env_ca = std::env::var_os(CA_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let certs_d = opts.certs_d.unwrap_or_else(|| PathBuf::from(DOCKER_CERTS_D));
+        Self {
+            insecure: opts.insecure,
+            trust: Trust::load(&opts.extra_ca_pem, env_ca, certs_d),
+            endpoints: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The digest (`sha256:…`) of the manifest or index `image` (a normalized
+    /// reference, tag or digest) points to, by one `HEAD` per try: nothing is
+    /// pulled. `credential_name` names `auth` in a refusal (default: its
+    /// username); without `auth` the registry is asked anonymously.
+    pub async fn digest(
+        &self,
+        image: &str,
+        auth: Option<&Login>,
+        credential_name: Option<&str>,
+    ) -> Result<String, RegistryError> {
+        let t = Target::parse(image)?;
+        let what = format!("read the manifest of {image}");
+        let ctx = Context {
+            image,
+            registry: &t.registry,
+            credential: credential_name.or(auth.map(|l| l.username.as_str())),
+            what: &what,
+        };
+        match retried(|| self.head_manifest(&t, auth, &ctx)).await {
+            Err(RegistryError::ManifestUnknown { image, .. }) => {
+                // Best effort: a tag list that cannot be read names nothing.
+                let tags =
+                    if t.by_digest { Vec::new() } else { self.list_tags(&t, auth, &ctx).await.unwrap_or_default() };
+                Err(RegistryError::ManifestUnknown { image, nearest: nearest_tags(&t.reference, &tags, NEAREST) })
+            }
+            other => other,
+        }
+    }
+
+    /// Every tag of `repo` (`127.0.0.1:5000/app`, `docker.io/library/busybox`;
+    /// a tag on it is ignored), in the registry's order; none for a
+    /// repository the registry does not know.
+    pub async fn tags(&self, repo: &str, auth: Option<&Login>) -> Result<Vec<String>, RegistryError> {
+        let t = Target::parse(repo)?;
+        let what = format!("list the tags of {repo}");
+        let ctx =
+            Context { image: repo, registry: &t.registry, credential: auth.map(|l| l.username.as_str()), what: &what };
+        retried(|| self.list_tags(&t, auth, &ctx)).await
+    }
+
+    async fn head_manifest(
+        &self,
+        t: &Target,
+        auth: Option<&Login>,
+        ctx: &Context<'_>,
+    ) -> Result<String, RegistryError> {
+        let (ep, authz) = self.session(t, auth, ctx).await?;
+        let url = format!("{}/v2/{}/manifests/{}", ep.base, t.repo, t.reference);
+        let send =
+            |method: reqwest::Method| authz.apply(ep.http.request(method, &url)).header(ACCEPT, MANIFEST_TYPES).send();
+        let resp = send(reqwest::Method::HEAD).await.map_err(|e| unreachable(&t.registry, &e))?;
+        match resp.status().as_u16() {
+            200 => {}
+            404 => return Err(RegistryError::ManifestUnknown { image: t.image.clone(), nearest: Vec::new() }),
+            s => return Err(from_status(ctx, s, resp.headers())),
+        }
+        if let Some(d) =
+            resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).filter(|d| is_digest(d))
+        {
+            return Ok(d.to_string());
+        }
+        // A registry that does not say: the digest of the manifest itself.
+        let resp = send(reqwest::Method::GET).await.map_err(|e| unreachable(&t.registry, &e))?;
+        match resp.status().as_u16() {
+            200 => {}
+            404 => return Err(RegistryError::ManifestUnknown { image: t.image.clone(), nearest: Vec::new() }),
+            s => return Err(from_status(ctx, s, resp.headers())),
+        }
+        let body = resp.bytes().await.map_err(|e| unreachable(&t.registry, &e))?;
+        Ok(format!("sha256:{}", hex::encode(Sha256::digest(&body))))
+    }
+
+    async fn list_tags(
+        &self,
+        t: &Target,
+        auth: Option<&Login>,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<String>, RegistryError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            tags: Option<Vec<String>>,
+        }
+        let (ep, authz) = self.session(t, auth, ctx).await?;
+        let unexpected =
+            || RegistryError::Unexpected { registry: t.registry.clone(), what: ctx.what.to_string(), status: 200 };
+        let mut url = reqwest::Url::parse(&format!("{}/v2/{}/tags/list?n={TAGS_PAGE}", ep.base, t.repo))
+            .map_err(|_| unexpected())?;
+        let mut tags = Vec::new();
+        for _ in 0..TAGS_MAX_PAGES {
+            let resp = authz.apply(ep.http.get(url.clone())).send().await.map_err(|e| unreachable(&t.registry, &e))?;
+            match resp.status().as_u16() {
+                200 => {}
+                404 => return Ok(Vec::new()),
+                s => return Err(from_status(ctx, s, resp.headers())),
+            }
+            let next = resp.headers().get(LINK).and_then(|v| v.to_str().ok()).and_then(next_link).map(String::from);
+            let body = resp.bytes().await.map_err(|e| unreachable(&t.registry, &e))?;
+            let page: Page = serde_json::from_slice(&body).map_err(|_| unexpected())?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next.and_then(|n| url.join(&n).ok()) {
+                Some(n) => url = n,
+                None => break,
+            }
+        }
+        Ok(tags)
+    }
+
+    /// Pings `/v2/` and answers its challenge: the endpoint and what to send
+    /// as `Authorization` to read `t.repo`.
+    async fn session(
+        &self,
+        t: &Target,
+        auth: Option<&Login>,
+        ctx: &Context<'_>,
+    ) -> Result<(Endpoint, Authorization), RegistryError> {
+        let mut ep = self.endpoint(&t.host, false)?;
+        let resp = loop {
+            let resp =
+                ep.http.get(format!("{}/v2/", ep.base)).send().await.map_err(|e| unreachable(&t.registry, &e))?;
+            if !(ep.plain && resp.status().as_u16() == 400) {
+                break resp;
+            }
+            let headers = resp.headers().clone();
+            let body = resp.text().await.unwrap_or_default();
+            if !endpoint::says_https_only(400, &body) {
+                return Err(from_status(ctx, 400, &headers));
+            }
+            if self.trust()?.general.is_empty() {
+                return Err(RegistryError::Unreachable {
+                    registry: t.registry.clone(),
+                    message: format!(
+                        "it speaks HTTPS, and loopback and insecure registries are spoken to over plain HTTP unless a CA is configured for them: put its CA in {}/{}/ca.crt or name it in {CA_ENV}",
+                        self.trust()?.certs_d.display(),
+                        t.host
+                    ),
+                });
+            }
+            ep = self.endpoint(&t.host, true)?;
+        };
+        let status = resp.status().as_u16();
+        match status {
+            200..=299 => return Ok((ep, Authorization::None)),
+            401 => {}
+            s => return Err(from_status(ctx, s, resp.headers())),
+        }
+        let challenge =
+            resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).and_then(auth::parse_challenge);
+        let authz = match (challenge, auth) {
+            (Some(Challenge::Bearer { realm, service }), _) => {
+                Authorization::Bearer(self.token(t, &realm, service.as_deref(), auth, ctx).await?)
+            }
+            (Some(Challenge::Basic), Some(login)) => Authorization::Basic(login.clone()),
+            // Asked anonymously, or a scheme berth does not speak: the read
+            // itself is refused and says so.
+            _ => Authorization::None,
+        };
+        Ok((ep, authz))
+    }
+
+    /// A pull token for `t.repo` from the realm, for `auth` or anonymous.
+    async fn token(
+        &self,
+        t: &Target,
+        realm: &str,
+        service: Option<&str>,
+        auth: Option<&Login>,
+        ctx: &Context<'_>,
+    ) -> Result<String, RegistryError> {
+        let bad_realm = || RegistryError::Unexpected {
+            registry: t.registry.clone(),
+            what: format!("use the token service {realm:?} it names"),
+            status: 401,
+        };
+        let url = auth::token_url(realm, service, &format!("repository:{}:pull", t.repo)).ok_or_else(bad_realm)?;
+        let realm_host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => return Err(bad_realm()),
+        };
+        let http = self.endpoint(&realm_host, false)?.http;
+        let mut request = http.get(url);
+        if let Some(login) = auth {
+            request = request.basic_auth(&login.username, Some(&login.password));
+        }
+        let resp = request.send().await.map_err(|e| RegistryError::Unreachable {
+            registry: t.registry.clone(),
+            message: format!("its token service {realm_host}: {}", error::describe(&e)),
+        })?;
+        match resp.status().as_u16() {
+            200 => {}
+            s => return Err(from_status(ctx, s, resp.headers())),
+        }
+        let body = resp.bytes().await.map_err(|e| unreachable(&t.registry, &e))?;
+        auth::token_from_json(&body).ok_or_else(|| RegistryError::Unexpected {
+            registry: t.registry.clone(),
+            what: format!("read a token from {realm_host} (no token in its answer)"),
+            status: 200,
+        })
+    }
+
+    fn trust(&self) -> Result<&Trust, RegistryError> {
+        self.trust.as_ref().map_err(Clone::clone)
+    }
+
+    /// The endpoint for `host`, made once (again with `https` after a
+    /// plain-HTTP answer said the server speaks only HTTPS).
+    fn endpoint(&self, host: &str, https: bool) -> Result<Endpoint, RegistryError> {
+        let trust = self.trust()?;
+        let mut endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+        match endpoints.get(host) {
+            Some(ep) if !https || !ep.plain => Ok(ep.clone()),
+            _ => {
+                let ep = Endpoint::new(host, &self.insecure, trust, https)?;
+                endpoints.insert(host.to_string(), ep.clone());
+                Ok(ep)
+            }
+        }
+    }
+}
+
+/// Retries while the registry cannot say (unreachable, 5xx, 429): three
+/// tries within about two seconds.
+async fn retried<T, F, Fut>(f: F) -> Result<T, RegistryError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RegistryError>>,
+{
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(1))
+        .with_max_times(2)
+        .with_jitter();
+    f.retry(backoff).when(RegistryError::is_unknown_state).notify(|e, d| tracing::warn!("{e}; retrying in {d:?}")).await
+}
+
+fn is_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The target of `rel="next"` in a `Link` header.
+fn next_link(header: &str) -> Option<&str> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params.contains("rel=\"next\"").then(|| target.trim().trim_start_matches('<').trim_end_matches('>'))
+    })
+}
+
+/// Up to `n` tags closest to `wanted` (Damerau–Levenshtein, normalized;
+/// ties: closer length, then name), closest first.
+pub fn nearest_tags(wanted: &str, tags: &[String], n: usize) -> Vec<String> {
+    let mut scored: Vec<(f64, &String)> =
+        tags.iter().map(|t| (strsim::normalized_damerau_levenshtein(wanted, t), t)).collect();
+    let len_gap = |t: &str| t.chars().count().abs_diff(wanted.chars().count());
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| len_gap(a.1).cmp(&len_gap(b.1))).then_with(|| a.1.cmp(b.1)));
+    scored.into_iter().take(n).map(|(_, t)| t.clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        let t = Target::parse("127.0.0.1:5000/app:1").unwrap();
+        assert_eq!(
+            (t.registry.as_str(), t.host.as_str(), t.repo.as_str(), t.reference.as_str()),
+            ("127.0.0.1:5000", "127.0.0.1:5000", "app", "1")
+        );
+        let t = Target::parse("docker.io/library/busybox:1.36").unwrap();
+        assert_eq!(
+            (t.registry.as_str(), t.host.as_str(), t.repo.as_str()),
+            ("docker.io", "registry-1.docker.io", "library/busybox")
+        );
+        for hub in
+            ["busybox", "index.docker.io/busybox", "hub.docker.com/busybox", "registry-1.docker.io/library/busybox"]
+        {
+            let t = Target::parse(hub).unwrap();
+            assert_eq!(
+                (t.registry.as_str(), t.host.as_str(), t.repo.as_str(), t.reference.as_str()),
+                ("docker.io", HUB_API, "library/busybox", "latest"),
+                "{hub}"
+            );
+        }
+        let d = format!("sha256:{}", "a".repeat(64));
+        let t = Target::parse(&format!("ghcr.io/acme/web@{d}")).unwrap();
+        assert!(t.by_digest);
+        assert_eq!((t.host.as_str(), t.repo.as_str(), t.reference.as_str()), ("ghcr.io", "acme/web", d.as_str()));
+        let e = Target::parse("Bad Image").err().unwrap();
+        assert!(matches!(e, RegistryError::InvalidReference { .. }), "{e}");
+    }
+
+    #[test]
+    fn login_debug_hides_the_password() {
+        let l = Login { username: "bob".into(), password: "hunter2-secret".into() };
+        let shown = format!("{l:?}");
+        assert!(shown.contains("bob") && !shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn nearest_tags_closest_first() {
+        let tags: Vec<String> =
+            ["1.36", "1.37", "latest", "1.36.1", "2.0", "edge", "1.3"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(nearest_tags("1.38", &tags, 3), vec!["1.36", "1.37", "1.3"]);
+        assert_eq!(nearest_tags("latst", &tags, 1), vec!["latest"]);
+        assert_eq!(nearest_tags("x", &tags, 10).len(), tags.len());
+        assert!(nearest_tags("x", &[], 5).is_empty());
+    }
+
+    #[test]
+    fn link_header_next() {
+        assert_eq!(next_link(r#"</v2/app/tags/list?last=b&n=2>; rel="next""#), Some("/v2/app/tags/list?last=b&n=2"));
+        assert_eq!(next_link(r#"<https://x/a>; rel="prev", <https://x/b>; rel="next""#), Some("https://x/b"));
+        assert_eq!(next_link(r#"<https://x/a>; rel="prev""#), None);
+    }
+
+    #[test]
+    fn digests() {
+        assert!(is_digest(&format!("sha256:{}", "0f".repeat(32))));
+        assert!(!is_digest("sha256:abc"));
+        assert!(!is_digest(&format!("sha512:{}", "0f".repeat(32))));
+    }
+
+    #[test]
+    fn setup_errors_fail_every_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = RegistryClient::new(RegistryOptions {
+            extra_ca_pem: vec![b"not a pem".to_vec()],
+            certs_d: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        });
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let e = rt.block_on(client.digest("127.0.0.1:1/app:1", None, None)).unwrap_err();
+        assert!(matches!(e, RegistryError::Setup { .. }), "{e}");
+        assert!(
+            e.to_string().starts_with("failed to set up the registry client: failed to read CA certificate #1"),
+            "{e}"
+        );
+    }
+}
