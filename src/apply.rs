@@ -6,7 +6,7 @@
 //! others; the outcome lists what failed.
 
 use crate::desired::DesiredContainer;
-use crate::observe::{Engine, EngineError, SecretEnv};
+use crate::observe::{Engine, EngineError, PullAuth, SecretEnv};
 use crate::plan::{Action, ActionDetail, ActionKind, Plan, ReplaceStrategy};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -52,16 +52,39 @@ pub struct Outcome {
 
 pub type Progress = Arc<dyn Fn(Event) + Send + Sync>;
 
-/// Carry out `plan`. Secret env values are not in the plan; `secrets` maps
-/// container name → its secret env, resolved in memory by the caller.
-pub async fn apply(engine: Arc<dyn Engine>, plan: &Plan, secrets: &BTreeMap<String, SecretEnv>, opts: &ApplyOptions, progress: Progress) -> Outcome {
+/// Secret values an apply needs, resolved in memory by the caller: never in
+/// the plan. Debug shows only names.
+#[derive(Default)]
+pub struct ApplySecrets {
+    /// Container name → its secret env.
+    pub env: BTreeMap<String, SecretEnv>,
+    /// Credential name → login for pulls.
+    pub pull_auth: BTreeMap<String, PullAuth>,
+}
+
+impl std::fmt::Debug for ApplySecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplySecrets")
+            .field("env", &self.env.iter().map(|(c, e)| (c, e.keys().collect::<Vec<_>>())).collect::<Vec<_>>())
+            .field("pull_auth", &self.pull_auth.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Carry out `plan`. Secret values are not in the plan: `secrets` holds them.
+pub async fn apply(engine: Arc<dyn Engine>, plan: &Plan, secrets: &ApplySecrets, opts: &ApplyOptions, progress: Progress) -> Outcome {
     let mut outcome = Outcome::default();
     let mut failed_apps = BTreeSet::new();
 
     // 1. Pulls. A failed pull fails every app that needed the image.
     for a in plan.actions.iter().filter(|a| a.kind == ActionKind::Pull) {
-        let ActionDetail::Pull { image, platform, .. } = &a.detail else { continue };
-        let r = timed(&progress, a, engine.pull(image, platform.as_deref(), None)).await;
+        let ActionDetail::Pull { image, platform, credential } = &a.detail else { continue };
+        let auth = credential.as_ref().and_then(|c| secrets.pull_auth.get(c));
+        let r = timed(&progress, a, engine.pull(image, platform.as_deref(), auth)).await
+            .map_err(|e| match credential {
+                Some(c) => EngineError::Pull { image: image.clone(), message: format!("{e} (credential `{c}`)") },
+                None => e,
+            });
         if r.is_err() {
             failed_apps.extend(plan.actions.iter().filter(|o| uses_image(o, image)).map(|o| o.app.clone()));
         }
@@ -72,10 +95,10 @@ pub async fn apply(engine: Arc<dyn Engine>, plan: &Plan, secrets: &BTreeMap<Stri
     // that the creates and replaces below need.
     let (removes, rest): (Vec<&Action>, Vec<&Action>) =
         plan.actions.iter().filter(|a| a.kind != ActionKind::Pull).partition(|a| a.kind == ActionKind::Remove);
-    run_groups(&engine, &plan.project, group(removes), secrets, opts, &progress, &mut outcome, &mut failed_apps).await;
+    run_groups(&engine, &plan.project, group(removes), &secrets.env, opts, &progress, &mut outcome, &mut failed_apps).await;
 
     // 3. Each app's replaces and creates, apps in parallel.
-    run_groups(&engine, &plan.project, group(rest), secrets, opts, &progress, &mut outcome, &mut failed_apps).await;
+    run_groups(&engine, &plan.project, group(rest), &secrets.env, opts, &progress, &mut outcome, &mut failed_apps).await;
     outcome
 }
 

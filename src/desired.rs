@@ -28,6 +28,8 @@ pub struct DesiredApp {
     /// The runtime image, as normalized reference (`docker.io/library/busybox:1.36`).
     pub image: String,
     pub pull_policy: crate::spec::PullPolicy,
+    /// Which credential pulls the image, and why.
+    pub pull_credential: crate::resolve::Choice,
     pub containers: Vec<DesiredContainer>,
 }
 

@@ -1,21 +1,33 @@
-//! The pipeline every command shares: load (source → spec → resolve), then
-//! plan (observe → diff). `plan`, `apply`, `drift` and later `watch` differ
-//! only in what they do with the resulting `Plan`.
+//! The pipeline every command shares: load (source → spec + secrets →
+//! resolve), then plan (observe → diff). `plan`, `apply`, `drift` and later
+//! `watch` differ only in what they do with the resulting `Plan`.
 
-use crate::desired::Desired;
+use crate::apply::ApplySecrets;
+use crate::desired::{Desired, EnvValue};
 use crate::diag::Diagnostic;
-use crate::observe::{Engine, EngineError};
+use crate::observe::{Engine, EngineError, PullAuth};
 use crate::plan::diff::DiffOptions;
-use crate::plan::Plan;
+use crate::plan::{ActionDetail, Plan};
+use crate::secrets::{CredentialKind, Credentials};
 use crate::source::SourceError;
 use crate::spec::Repo;
-use std::path::Path;
+use secrecy::ExposeSecret;
+use std::path::{Path, PathBuf};
 
-/// A repository read, validated and resolved: ready to plan.
-#[derive(Debug, Clone)]
+/// How to load a repository.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--identity FILE`; else the environment and default lookup (SPEC §1).
+    pub identity: Option<PathBuf>,
+}
+
+/// A repository read, validated, decrypted and resolved: ready to plan.
 pub struct Loaded {
     pub repo: Repo,
     pub desired: Desired,
+    /// Decrypted credentials, in memory only.
+    pub credentials: Credentials,
+    fingerprint_key: Vec<u8>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -26,14 +38,47 @@ pub enum PipelineError {
     Invalid(Vec<Diagnostic>),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("failed to read the secret-fingerprint key: {0}")]
+    FingerprintKey(std::io::Error),
+    #[error("the saved plan is stale: {0}; run `berth plan --out` again")]
+    StaleSecrets(String),
 }
 
-/// source → spec → resolve. Every problem of every file is reported at once.
-pub fn load(path: &Path) -> Result<Loaded, PipelineError> {
+/// source → spec + secrets → resolve. Every problem of every file is
+/// reported at once, credential files included.
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
     let snapshot = crate::source::read_working_tree(path)?;
-    let repo = crate::spec::load(&snapshot).map_err(PipelineError::Invalid)?;
-    let desired = crate::resolve::resolve(&repo).map_err(PipelineError::Invalid)?;
-    Ok(Loaded { repo, desired })
+    let spec = crate::spec::load(&snapshot);
+    let recipients: Vec<String> = match &spec {
+        Ok(repo) => repo.settings.recipients.iter().map(|r| r.value.clone()).collect(),
+        Err(_) => Vec::new(),
+    };
+    let credentials = decrypt(&snapshot, opts, &recipients);
+    let (repo, credentials) = match (spec, credentials) {
+        (Ok(r), Ok(c)) => (r, c),
+        (spec, creds) => {
+            let mut diags = spec.err().unwrap_or_default();
+            diags.extend(creds.err().unwrap_or_default());
+            return Err(PipelineError::Invalid(diags));
+        }
+    };
+    let fingerprint_key = crate::state::fingerprint_key().map_err(PipelineError::FingerprintKey)?;
+    let order = crate::source::credentials_added_order(&snapshot.root);
+    let inputs = crate::resolve::Inputs { credentials: &credentials, fingerprint_key: &fingerprint_key, added_order: order.as_deref() };
+    let desired = crate::resolve::resolve(&repo, &inputs).map_err(PipelineError::Invalid)?;
+    Ok(Loaded { repo, desired, credentials, fingerprint_key })
+}
+
+/// Decrypt the credential files; no files, no identity needed.
+fn decrypt(snapshot: &crate::source::Snapshot, opts: &LoadOptions, recipients: &[String]) -> Result<Credentials, Vec<Diagnostic>> {
+    if snapshot.credentials.is_empty() {
+        return Ok(Credentials::default());
+    }
+    match crate::secrets::load_identity(opts.identity.as_deref()) {
+        Ok(id) => crate::secrets::load_credentials(snapshot, Some(&id), recipients),
+        Err(e) => Err(vec![Diagnostic::new("credentials/", 0, 0, e.to_string())
+            .hint("pass --identity FILE, or set BERTH_AGE_KEY / BERTH_AGE_IDENTITY, or create ~/.config/berth/identity.txt")]),
+    }
 }
 
 /// observe → diff: two engine calls, whatever the number of apps.
@@ -41,4 +86,60 @@ pub async fn plan(engine: &dyn Engine, loaded: &Loaded, allow_empty: bool) -> Re
     let observed = engine.observe(&loaded.desired.project).await?;
     let opts = DiffOptions { repo: loaded.repo.root.to_string_lossy().into_owned(), allow_empty };
     Ok(crate::plan::diff(&loaded.desired, &observed, &opts))
+}
+
+impl Loaded {
+    /// The secret values `plan` needs at apply time, from memory. A secret
+    /// whose value no longer matches the plan's fingerprint makes the plan
+    /// stale: applying it would run something other than what was shown.
+    pub fn apply_secrets(&self, plan: &Plan) -> Result<ApplySecrets, PipelineError> {
+        apply_secrets(plan, &self.credentials, &self.fingerprint_key)
+    }
+}
+
+/// Load just the credentials of a saved plan's repository.
+pub fn saved_plan_secrets(plan: &Plan, opts: &LoadOptions) -> Result<ApplySecrets, PipelineError> {
+    let snapshot = crate::source::read_working_tree(Path::new(&plan.repo))?;
+    let recipients = Vec::new();
+    let credentials = decrypt(&snapshot, opts, &recipients).map_err(PipelineError::Invalid)?;
+    let key = crate::state::fingerprint_key().map_err(PipelineError::FingerprintKey)?;
+    apply_secrets(plan, &credentials, &key)
+}
+
+fn apply_secrets(plan: &Plan, credentials: &Credentials, key: &[u8]) -> Result<ApplySecrets, PipelineError> {
+    let mut out = ApplySecrets::default();
+    for a in &plan.actions {
+        match &a.detail {
+            ActionDetail::Pull { credential: Some(name), .. } => {
+                let Some(CredentialKind::Registry(login)) = credentials.items.get(name).map(|c| &c.kind) else {
+                    return Err(PipelineError::StaleSecrets(format!("registry credential `{name}` is gone")));
+                };
+                let auth = PullAuth {
+                    server: login.server.clone(),
+                    username: login.username.clone(),
+                    password: login.password.expose_secret().to_string(),
+                };
+                out.pull_auth.insert(name.clone(), auth);
+            }
+            ActionDetail::Create { container } | ActionDetail::Replace { container, .. } => {
+                for (env_key, v) in &container.config.env {
+                    let EnvValue::Secret { credential, fingerprint } = v else { continue };
+                    let value = match credentials.items.get(credential).map(|c| &c.kind) {
+                        Some(CredentialKind::Env(set)) => set.values.get(env_key),
+                        _ => None,
+                    };
+                    let Some(value) = value else {
+                        return Err(PipelineError::StaleSecrets(format!("secret env {env_key} of credential `{credential}` is gone")));
+                    };
+                    let value = value.expose_secret();
+                    if &crate::resolve::fingerprint(key, credential, env_key, value) != fingerprint {
+                        return Err(PipelineError::StaleSecrets(format!("secret env {env_key} of credential `{credential}` changed")));
+                    }
+                    out.env.entry(container.name.clone()).or_default().insert(env_key.clone(), value.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }

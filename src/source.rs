@@ -71,3 +71,30 @@ fn read(root: &Path, p: &Path) -> Result<SourceFile, SourceError> {
     let path = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
     Ok(SourceFile { path, bytes })
 }
+
+/// Credential names (file stems under `credentials/`) in the order they were
+/// first added to the repository's git history, oldest first. `None` when the
+/// repository is not a git work tree or has no commits.
+pub fn credentials_added_order(root: &Path) -> Option<Vec<String>> {
+    // The berth repository may be a folder inside a larger git repository.
+    let repo = git2::Repository::discover(root).ok()?;
+    let workdir = repo.workdir()?.canonicalize().ok()?;
+    let prefix = root.canonicalize().ok()?.strip_prefix(&workdir).ok()?.join("credentials");
+    let mut walk = repo.revwalk().ok()?;
+    walk.push_head().ok()?;
+    walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME | git2::Sort::REVERSE).ok()?;
+    let mut order: Vec<String> = Vec::new();
+    for oid in walk.flatten() {
+        let Ok(tree) = repo.find_commit(oid).and_then(|c| c.tree()) else { continue };
+        let Ok(dir) = tree.get_path(&prefix) else { continue };
+        let Ok(dir) = repo.find_tree(dir.id()) else { continue };
+        let mut names: Vec<String> = dir
+            .iter()
+            .filter_map(|e| e.name().ok().and_then(|n| n.strip_suffix(".age")).map(String::from))
+            .filter(|n| !order.contains(n))
+            .collect();
+        names.sort(); // several added in one commit: alphabetical among them
+        order.extend(names);
+    }
+    Some(order)
+}

@@ -21,6 +21,37 @@ pub fn state_dir() -> PathBuf {
     home.join(".local/state/berth")
 }
 
+/// The key of the HMAC that fingerprints secret env values in
+/// `berth.spec-hash` and `berth.config`: `$BERTH_FINGERPRINT_KEY` (hex), else
+/// `<state dir>/fingerprint.key`, made once with 32 random bytes (mode 0600).
+/// Machines that plan against the same engine should share it.
+pub fn fingerprint_key() -> Result<Vec<u8>, std::io::Error> {
+    if let Ok(hex_key) = std::env::var("BERTH_FINGERPRINT_KEY") {
+        return hex::decode(hex_key.trim())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("BERTH_FINGERPRINT_KEY is not hex: {e}")));
+    }
+    let path = state_dir().join("fingerprint.key");
+    match std::fs::read(&path) {
+        Ok(k) if k.len() >= 32 => return Ok(k),
+        Ok(_) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is too short", path.display()))),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        Err(_) => {}
+    }
+    std::fs::create_dir_all(state_dir())?;
+    let key: [u8; 32] = rand::random();
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+        Ok(mut f) => {
+            f.write_all(&key)?;
+            Ok(key.to_vec())
+        }
+        // Another berth made it a moment ago: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read(&path),
+        Err(e) => Err(e),
+    }
+}
+
 /// Held while an apply runs; dropping it releases the lock.
 #[derive(Debug)]
 pub struct ProjectLock {

@@ -25,10 +25,10 @@ pub struct ApplyArgs {
     allow_empty: bool,
 }
 
-pub async fn run(a: ApplyArgs) -> anyhow::Result<u8> {
+pub async fn run(a: ApplyArgs, load: &crate::pipeline::LoadOptions) -> anyhow::Result<u8> {
     let saved = a.target.is_file();
     // Validate and resolve before touching the engine: an invalid repo changes nothing.
-    let loaded = if saved { None } else { Some(crate::pipeline::load(&a.target)?) };
+    let loaded = if saved { None } else { Some(crate::pipeline::load(&a.target, load)?) };
     let engine = connect().await?;
     let project = match (&loaded, saved) {
         (Some(l), _) => l.desired.project.clone(),
@@ -58,9 +58,14 @@ pub async fn run(a: ApplyArgs) -> anyhow::Result<u8> {
         Event::Failed { kind, target, error } => println!("✗ {} {target} failed: {error}", kind.verb()),
         Event::Skipped { kind, target, why } => println!("- skipped {} {target}: {why}", kind.verb()),
     });
+    // Secret values come from memory, checked against the plan's fingerprints.
+    let secrets = match &loaded {
+        Some(l) => l.apply_secrets(&plan)?,
+        None => crate::pipeline::saved_plan_secrets(&plan, load)?,
+    };
     let opts = ApplyOptions { parallelism: a.parallelism as usize };
     let engine: Arc<dyn Engine> = Arc::new(engine);
-    let outcome = crate::apply::apply(engine, &plan, &Default::default(), &opts, progress).await;
+    let outcome = crate::apply::apply(engine, &plan, &secrets, &opts, progress).await;
     println!();
     if outcome.failed.is_empty() {
         println!("Apply complete: {} action(s) done.", outcome.done);

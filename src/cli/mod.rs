@@ -4,6 +4,9 @@
 
 mod apply;
 mod plan;
+mod registry;
+mod report;
+mod secrets;
 mod validate;
 
 use crate::pipeline::PipelineError;
@@ -32,6 +35,10 @@ berth drift ./repo           exit 2 when the engine no longer matches the reposi
 Color only on a terminal, never with NO_COLOR set. Logs: RUST_LOG=debug."
 )]
 pub struct Cli {
+    /// age identity file decrypting credentials/*.age (else BERTH_AGE_KEY,
+    /// BERTH_AGE_IDENTITY, ~/.config/berth/identity.txt).
+    #[arg(long, global = true, value_name = "FILE")]
+    identity: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,6 +53,12 @@ enum Command {
     Apply(apply::ApplyArgs),
     /// Plan against the live engine; exit 2 when anything drifted.
     Drift(plan::DriftArgs),
+    /// Computed settings per app (registry, credentials, deployed image), as Dokku's registry:report.
+    Report(report::ReportArgs),
+    /// age-encrypted credential files under credentials/: keygen, encrypt, decrypt, edit, rekey.
+    Secrets(secrets::SecretsArgs),
+    /// Store (login) or delete (logout) a registry login as an encrypted credential file.
+    Registry(registry::RegistryArgs),
     /// Write the JSON Schemas of app files, berth.yaml and plan JSON.
     Schema {
         /// Folder to write into.
@@ -72,12 +85,16 @@ pub enum OutputFormat {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let load = crate::pipeline::LoadOptions { identity: cli.identity.clone() };
     let code = runtime.block_on(async {
         match cli.command {
-            Command::Validate(a) => validate::run(&a.repo),
-            Command::Plan(a) => plan::run_plan(a).await,
-            Command::Drift(a) => plan::run_drift(a).await,
-            Command::Apply(a) => apply::run(a).await,
+            Command::Validate(a) => validate::run(&a.repo, &load),
+            Command::Plan(a) => plan::run_plan(a, &load).await,
+            Command::Drift(a) => plan::run_drift(a, &load).await,
+            Command::Apply(a) => apply::run(a, &load).await,
+            Command::Report(a) => report::run(a, &load).await,
+            Command::Secrets(a) => secrets::run(a, &crate::secrets::SecretsContext { identity: load.identity.clone() }),
+            Command::Registry(a) => registry::run(a, &crate::secrets::SecretsContext { identity: load.identity.clone() }),
             Command::Schema { out } => schema(&out),
         }
     });

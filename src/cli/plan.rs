@@ -1,6 +1,7 @@
 //! `berth plan` and `berth drift`: the same plan, different exit codes.
 
 use super::{connect, OutputFormat, EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
+use crate::pipeline::LoadOptions;
 use crate::plan::Plan;
 use crate::render::{plan_json, plan_text, Style};
 use std::io::{IsTerminal, Write};
@@ -38,11 +39,11 @@ pub struct DriftArgs {
     output: OutputFormat,
 }
 
-pub async fn run_plan(a: PlanArgs) -> anyhow::Result<u8> {
+pub async fn run_plan(a: PlanArgs, load: &LoadOptions) -> anyhow::Result<u8> {
     if a.refresh_remote {
         anyhow::bail!("--refresh-remote is not yet supported by this version of berth");
     }
-    let plan = compute(&a.repo, a.allow_empty).await?;
+    let plan = compute(&a.repo, load, a.allow_empty).await?;
     print(&plan, a.output)?;
     if let Some(out) = &a.out {
         let json = serde_json::to_vec_pretty(&plan)?;
@@ -54,14 +55,14 @@ pub async fn run_plan(a: PlanArgs) -> anyhow::Result<u8> {
     Ok(exit_code(&plan, a.detailed_exitcode))
 }
 
-pub async fn run_drift(a: DriftArgs) -> anyhow::Result<u8> {
-    let plan = compute(&a.repo, false).await?;
+pub async fn run_drift(a: DriftArgs, load: &LoadOptions) -> anyhow::Result<u8> {
+    let plan = compute(&a.repo, load, false).await?;
     print(&plan, a.output)?;
     Ok(exit_code(&plan, true))
 }
 
-async fn compute(repo: &std::path::Path, allow_empty: bool) -> anyhow::Result<Plan> {
-    let loaded = crate::pipeline::load(repo)?;
+async fn compute(repo: &std::path::Path, load: &LoadOptions, allow_empty: bool) -> anyhow::Result<Plan> {
+    let loaded = crate::pipeline::load(repo, load)?;
     let engine = connect().await?;
     Ok(crate::pipeline::plan(&engine, &loaded, allow_empty).await?)
 }

@@ -147,7 +147,7 @@ impl Engine for DockerEngine {
             .map_err(call("list images"))?;
         let mut containers: Vec<ObservedContainer> = listed.into_iter().map(observed_container).collect();
         containers.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(Observed { containers, images: image_map(&images) })
+        Ok(Observed { containers, images: image_map(&images), ..Default::default() })
     }
 
     async fn pull(&self, image: &str, platform: Option<&str>, auth: Option<&PullAuth>) -> Result<(), EngineError> {

@@ -29,8 +29,23 @@ pub mod labels {
 pub struct Observed {
     /// Containers labelled `berth.project=<project>`.
     pub containers: Vec<ObservedContainer>,
-    /// Local images by normalized reference (`docker.io/library/busybox:1.36`) → image id.
+    /// Local images by normalized reference (`docker.io/library/busybox:1.36`,
+    /// and `…/busybox@sha256:…` for pulled digests) → image id.
     pub images: BTreeMap<String, String>,
+    /// What tags resolve to in their registries, for the images that were
+    /// asked about (`pull.policy: always`, `plan --refresh-remote`).
+    #[serde(default)]
+    pub remote: BTreeMap<String, RemoteDigest>,
+}
+
+/// A tag's manifest digest in its registry, or why it is not known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RemoteDigest {
+    Digest(String),
+    /// The registry could not be asked (down, 5xx, 429) or refused: the
+    /// plan for this image is unknown, never a change.
+    Unknown(String),
 }
 
 /// One container of the project, from the listing.

@@ -9,7 +9,7 @@
 
 use super::{Action, ActionDetail, ActionKind, FieldChange, Note, Plan, ReplaceStrategy, Summary, Unknown, FORMAT_VERSION};
 use crate::desired::{ContainerConfig, Desired, DesiredApp, DesiredContainer};
-use crate::observe::{ContainerState, Observed, ObservedContainer};
+use crate::observe::{ContainerState, Observed, ObservedContainer, RemoteDigest};
 use crate::spec::PullPolicy;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,6 +47,32 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
             continue;
         }
         let image_id = observed.images.get(&app.image).map(String::as_str);
+        // A tag checked against its registry: moved when the digest it has
+        // there is not the image the tag names locally.
+        let moved = match observed.remote.get(&app.image) {
+            Some(RemoteDigest::Unknown(why)) => {
+                unknowns.push(Unknown { app: app.name.clone(), message: why.clone() });
+                continue;
+            }
+            Some(RemoteDigest::Digest(d)) if image_id.is_some() => {
+                let at_digest = digest_ref(&app.image, d).and_then(|r| observed.images.get(&r)).map(String::as_str);
+                (at_digest != image_id).then(|| format!("image tag {} now resolves to {} in the registry", familiar_image(&app.image), short_id(d)))
+            }
+            _ => None,
+        };
+        if let Some(reason) = &moved {
+            let platform = app.containers.first().and_then(|c| c.config.platform.clone());
+            if pulled.insert((app.image.clone(), platform.clone())) {
+                pulls.push(Action {
+                    kind: ActionKind::Pull,
+                    app: app.name.clone(),
+                    target: familiar_image(&app.image),
+                    reason: reason.clone(),
+                    changes: Vec::new(),
+                    detail: ActionDetail::Pull { image: app.image.clone(), platform, credential: app.pull_credential.name.clone() },
+                });
+            }
+        }
         match (image_id, app.pull_policy) {
             (None, PullPolicy::Never) => {
                 unknowns.push(Unknown {
@@ -64,13 +90,13 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
                         target: familiar_image(&app.image),
                         reason: "image not present locally".into(),
                         changes: Vec::new(),
-                        detail: ActionDetail::Pull { image: app.image.clone(), platform, credential: None },
+                        detail: ActionDetail::Pull { image: app.image.clone(), platform, credential: app.pull_credential.name.clone() },
                     });
                 }
             }
             (Some(_), _) => {}
         }
-        plan_app(app, image_id, &existing, &mut changes);
+        plan_app(app, image_id, moved.as_deref(), &existing, &mut changes);
     }
 
     // Whatever is left belongs to apps no longer in the repository.
@@ -107,7 +133,7 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
 
 /// Container actions of one app: create what is missing, replace what
 /// differs, remove replicas and processes no longer declared.
-fn plan_app(app: &DesiredApp, image_id: Option<&str>, existing: &[&ObservedContainer], out: &mut Vec<Action>) {
+fn plan_app(app: &DesiredApp, image_id: Option<&str>, moved: Option<&str>, existing: &[&ObservedContainer], out: &mut Vec<Action>) {
     let mut by_name: BTreeMap<&str, &ObservedContainer> = existing.iter().map(|c| (c.name.as_str(), *c)).collect();
     for want in &app.containers {
         match by_name.remove(want.name.as_str()) {
@@ -120,7 +146,7 @@ fn plan_app(app: &DesiredApp, image_id: Option<&str>, existing: &[&ObservedConta
                 detail: ActionDetail::Create { container: want.clone() },
             }),
             Some(have) => {
-                if let Some(a) = replace_if_needed(want, have, image_id) {
+                if let Some(a) = replace_if_needed(want, have, image_id, moved) {
                     out.push(a);
                 }
             }
@@ -136,8 +162,8 @@ fn plan_app(app: &DesiredApp, image_id: Option<&str>, existing: &[&ObservedConta
     }
 }
 
-fn replace_if_needed(want: &DesiredContainer, have: &ObservedContainer, image_id: Option<&str>) -> Option<Action> {
-    let mut reasons = Vec::new();
+fn replace_if_needed(want: &DesiredContainer, have: &ObservedContainer, image_id: Option<&str>, moved: Option<&str>) -> Option<Action> {
+    let mut reasons: Vec<String> = moved.map(String::from).into_iter().collect();
     let mut changes = match &have.config {
         Some(old) => config_changes(old, &want.config),
         None => Vec::new(),
@@ -203,6 +229,12 @@ fn remove(c: &ObservedContainer, reason: String) -> Action {
         changes: Vec::new(),
         detail: ActionDetail::Remove { id: c.id.clone() },
     }
+}
+
+/// `registry/repo@digest` for a tagged reference, as the engine lists pulled digests.
+fn digest_ref(image: &str, digest: &str) -> Option<String> {
+    let r: oci_client::Reference = image.parse().ok()?;
+    Some(format!("{}/{}@{}", r.registry(), r.repository(), digest))
 }
 
 /// `sha256:0123456789ab` — enough to recognise an image id.

@@ -1,27 +1,48 @@
-//! Resolve: a validated `Repo` → `Desired`, the concrete containers to run.
+//! Resolve: a validated `Repo` and its decrypted credentials → `Desired`,
+//! the concrete containers to run.
 //!
 //! Decides names (`<project>-<app>-<process>-<replica>`), normalized image
-//! references, env (with Scalingo's `PORT`), published ports per replica,
-//! volume names and bind paths, and engine units (bytes, nanoseconds). Pure:
-//! no engine, no registry. Features whose support lands later (builds,
-//! credentials) are reported here as errors at their position, so nothing is
-//! applied from a repo berth cannot fully honour.
+//! references, env (with Scalingo's `PORT`; secret env as keyed fingerprints
+//! only), which credential each pull uses, published ports per replica,
+//! volume names and bind paths, and engine units (bytes, nanoseconds). No
+//! engine, no registry. Features whose support lands later (builds) are
+//! reported here as errors at their position, so nothing is applied from a
+//! repo berth cannot fully honour.
+
+pub mod credentials;
+pub mod names;
+
+pub use credentials::{Choice, DefaultCredential};
 
 use crate::desired::{ContainerConfig, Desired, DesiredApp, DesiredContainer, EnvValue, Health, Mount, MountKind, PortBinding};
 use crate::diag::Diagnostic;
 use crate::spec::values::{self, VolumeSource};
+use crate::secrets::Credentials;
 use crate::spec::{AppFile, At, ProcessSpec, Repo};
+use hmac::{Hmac, Mac};
 use std::collections::BTreeMap;
+
+/// What resolve needs besides the repo.
+pub struct Inputs<'a> {
+    /// Decrypted credentials (values stay in memory; only fingerprints leave).
+    pub credentials: &'a Credentials,
+    /// Key of the HMAC that fingerprints secret env values.
+    pub fingerprint_key: &'a [u8],
+    /// Credential names oldest first, from git history, when there is one.
+    pub added_order: Option<&'a [String]>,
+}
 
 /// The process an app runs when it declares none: the image's own command.
 pub const DEFAULT_PROCESS: &str = "web";
 
 /// Resolve every app; all problems at once.
-pub fn resolve(repo: &Repo) -> Result<Desired, Vec<Diagnostic>> {
+pub fn resolve(repo: &Repo, inputs: &Inputs) -> Result<Desired, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut apps = Vec::new();
+    let explicit_default = repo.settings.credentials.as_ref().and_then(|c| c.default.as_ref()).map(|d| d.value.as_str());
+    let default = credentials::default_credential(explicit_default, inputs.credentials, inputs.added_order);
     for app in &repo.apps {
-        match resolve_app(repo, app) {
+        match resolve_app(repo, app, inputs, default.as_ref()) {
             Ok(a) => apps.push(a),
             Err(mut d) => diags.append(&mut d),
         }
@@ -37,27 +58,29 @@ fn unsupported(app: &AppFile, line: u32, col: u32, what: &str) -> Diagnostic {
         .hint("remove it for now, or use an `image:` app")
 }
 
-fn resolve_app(repo: &Repo, app: &AppFile) -> Result<DesiredApp, Vec<Diagnostic>> {
+fn resolve_app(repo: &Repo, app: &AppFile, inputs: &Inputs, default: Option<&DefaultCredential>) -> Result<DesiredApp, Vec<Diagnostic>> {
     let spec = &app.spec;
     let mut diags = Vec::new();
     if let Some(b) = &spec.build {
         diags.push(unsupported(app, b.line, b.col, "`build:`"));
     }
-    if let Some(s) = spec.secret_env.first() {
-        diags.push(unsupported(app, s.line, s.col, "`secret-env:`"));
-    }
-    if let Some(c) = spec.pull.as_ref().and_then(|p| p.credential.as_ref()) {
-        diags.push(unsupported(app, c.line, c.col, "`pull.credential:`"));
-    }
-    let Some(image) = &spec.image else {
+    let Some(image_at) = &spec.image else {
         // validate guarantees image xor build; a build app already has a diagnostic.
         return Err(diags);
     };
+    let image = values::parse_image(&image_at.value).expect("validated image reference");
+    let explicit = spec.pull.as_ref().and_then(|p| p.credential.as_ref());
+    let pull_credential =
+        credentials::pull_credential(&image, explicit.map(|c| c.value.as_str()), inputs.credentials, default).unwrap_or_else(|message| {
+            let at = explicit.map_or((image_at.line, image_at.col), |c| (c.line, c.col));
+            diags.push(Diagnostic::new(&app.path, at.0, at.1, message));
+            Choice { name: None, why: String::new() }
+        });
+    let mut base = base_config(repo, app, &image);
+    secret_env(app, inputs, &mut base, &mut diags);
     if !diags.is_empty() {
         return Err(diags);
     }
-    let image = values::parse_image(&image.value).expect("validated image reference");
-    let base = base_config(repo, app, &image);
 
     let default_processes;
     let processes = match &spec.processes {
@@ -93,8 +116,48 @@ fn resolve_app(repo: &Repo, app: &AppFile) -> Result<DesiredApp, Vec<Diagnostic>
         suspended: spec.suspend,
         image,
         pull_policy: spec.pull.as_ref().and_then(|p| p.policy.as_ref()).map(|p| p.value).unwrap_or_default(),
+        pull_credential,
         containers,
     })
+}
+
+/// Add each `secret-env` credential's keys as fingerprinted secrets.
+fn secret_env(app: &AppFile, inputs: &Inputs, config: &mut ContainerConfig, diags: &mut Vec<Diagnostic>) {
+    for name in &app.spec.secret_env {
+        let Some(cred) = inputs.credentials.items.get(&name.value) else { continue }; // validate reported it
+        let crate::secrets::CredentialKind::Env(set) = &cred.kind else {
+            let msg = format!("credential `{}` is not a `kind: env` credential and cannot be used in secret-env", name.value);
+            diags.push(Diagnostic::new(&app.path, name.line, name.col, msg));
+            continue;
+        };
+        for (key, value) in &set.values {
+            match config.env.get(key) {
+                Some(EnvValue::Plain(_)) => {
+                    let msg = format!("env `{key}` is set both in env and by secret-env credential `{}`", name.value);
+                    diags.push(Diagnostic::new(&app.path, name.line, name.col, msg).hint("keep one of them"));
+                }
+                Some(EnvValue::Secret { credential, .. }) => {
+                    let msg = format!("env `{key}` is set by two secret-env credentials: `{credential}` and `{}`", name.value);
+                    diags.push(Diagnostic::new(&app.path, name.line, name.col, msg));
+                }
+                None => {
+                    let fingerprint = fingerprint(inputs.fingerprint_key, &name.value, key, secrecy::ExposeSecret::expose_secret(value));
+                    config.env.insert(key.clone(), EnvValue::Secret { credential: name.value.clone(), fingerprint });
+                }
+            }
+        }
+    }
+}
+
+/// A keyed hash of one secret value: changes when the value changes, and
+/// without the key reveals nothing about it (not even to a dictionary).
+pub fn fingerprint(key: &[u8], credential: &str, env_key: &str, value: &str) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    for part in [credential, env_key, value] {
+        mac.update(part.as_bytes());
+        mac.update(b"\0");
+    }
+    hex::encode(&mac.finalize().into_bytes()[..16])
 }
 
 /// Everything shared by an app's processes.

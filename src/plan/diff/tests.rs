@@ -26,7 +26,14 @@ fn container(app: &str, process: &str, replica: u32) -> DesiredContainer {
 }
 
 fn app(name: &str, containers: Vec<DesiredContainer>) -> DesiredApp {
-    DesiredApp { name: name.into(), suspended: false, image: BUSYBOX.into(), pull_policy: PullPolicy::Missing, containers }
+    DesiredApp {
+        name: name.into(),
+        suspended: false,
+        image: BUSYBOX.into(),
+        pull_policy: PullPolicy::Missing,
+        pull_credential: crate::resolve::Choice { name: None, why: "anonymous".into() },
+        containers,
+    }
 }
 
 fn desired(apps: Vec<DesiredApp>) -> Desired {
@@ -49,7 +56,7 @@ fn running(c: &DesiredContainer, id: &str) -> ObservedContainer {
 }
 
 fn observed(containers: Vec<ObservedContainer>) -> Observed {
-    Observed { containers, images: [(BUSYBOX.to_string(), ID_A.to_string())].into() }
+    Observed { containers, images: [(BUSYBOX.to_string(), ID_A.to_string())].into(), ..Default::default() }
 }
 
 fn plan(d: &Desired, o: &Observed) -> Plan {
@@ -262,4 +269,40 @@ fn plan_json_round_trips() {
     let p = plan(&d, &Observed::default());
     let back: Plan = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
     assert_eq!(back, p);
+}
+
+const DIGEST_A: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const DIGEST_B: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+#[test]
+fn tag_unchanged_in_registry_plans_nothing() {
+    let c = container("web", "web", 1);
+    let mut o = observed(vec![running(&c, ID_A)]);
+    o.images.insert(format!("docker.io/library/busybox@{DIGEST_A}"), ID_A.into());
+    o.remote.insert(BUSYBOX.into(), RemoteDigest::Digest(DIGEST_A.into()));
+    let p = plan(&desired(vec![app("web", vec![c])]), &o);
+    assert!(p.is_empty() && !p.is_incomplete(), "{:#?}", p);
+}
+
+#[test]
+fn tag_moved_in_registry_pulls_and_replaces() {
+    let c = container("web", "web", 1);
+    let mut o = observed(vec![running(&c, ID_A)]);
+    o.images.insert(format!("docker.io/library/busybox@{DIGEST_A}"), ID_A.into());
+    o.remote.insert(BUSYBOX.into(), RemoteDigest::Digest(DIGEST_B.into()));
+    let p = plan(&desired(vec![app("web", vec![c])]), &o);
+    assert_eq!(kinds(&p), vec![(Pull, "busybox:1.36"), (Replace, "p-web-web-1")]);
+    assert_eq!(p.actions[0].reason, "image tag busybox:1.36 now resolves to sha256:222222222222 in the registry");
+    assert_eq!(p.actions[1].reason, p.actions[0].reason);
+}
+
+#[test]
+fn unreachable_registry_is_unknown_never_a_change() {
+    let c = container("web", "web", 1);
+    let mut o = observed(vec![running(&c, ID_A)]);
+    o.remote.insert(BUSYBOX.into(), RemoteDigest::Unknown("registry docker.io did not answer".into()));
+    let p = plan(&desired(vec![app("web", vec![c])]), &o);
+    assert!(p.actions.is_empty());
+    assert!(p.is_incomplete());
+    assert_eq!(p.unknowns[0].message, "registry docker.io did not answer");
 }

@@ -1,0 +1,128 @@
+//! Which credential each registry operation uses (SPEC §3.2), and why.
+//!
+//! Runtime pull: the app's `pull.credential`; else the one registry
+//! credential whose server is the image's registry; when several match, an
+//! error asking to pick — `pull.credential`, or `credentials.default` in
+//! berth.yaml naming one of them (an explicit pick; the implicit default
+//! never breaks a tie); with none, anonymous. The default credential is `credentials.default`,
+//! else the registry credential added first to the repository (git history;
+//! without history: alphabetical). Only names and servers are looked at
+//! here: secret values stay in `secrets`.
+
+use crate::secrets::{CredentialKind, Credentials};
+use std::collections::BTreeMap;
+
+/// Docker Hub's names, all one registry.
+const HUB_ALIASES: [&str; 5] = ["docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com", "registry.hub.docker.com"];
+
+/// A server as written (`https://index.docker.io/v1/`, `ghcr.io/`) → its
+/// registry host (`docker.io`, `ghcr.io`).
+pub fn normalize_server(s: &str) -> String {
+    let s = s.trim();
+    let s = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")).unwrap_or(s);
+    let host = s.split('/').next().unwrap_or(s).to_ascii_lowercase();
+    if HUB_ALIASES.contains(&host.as_str()) {
+        "docker.io".to_string()
+    } else {
+        host
+    }
+}
+
+/// The registry host of a normalized image reference.
+pub fn image_registry(image: &str) -> String {
+    match image.parse::<oci_client::Reference>() {
+        Ok(r) => normalize_server(r.registry()),
+        Err(_) => "docker.io".to_string(),
+    }
+}
+
+/// A credential chosen for an operation, and the reason in words.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Choice {
+    /// `None`: anonymous.
+    pub name: Option<String>,
+    pub why: String,
+}
+
+/// The default registry credential and why it is the default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultCredential {
+    pub name: String,
+    pub why: String,
+    /// Named by `credentials.default` (not inferred from history or names).
+    pub explicit: bool,
+}
+
+/// Decide the default: explicit, else first added in git, else alphabetical.
+/// `added_order` lists credential names oldest first (from git), if known.
+pub fn default_credential(explicit: Option<&str>, creds: &Credentials, added_order: Option<&[String]>) -> Option<DefaultCredential> {
+    if let Some(name) = explicit {
+        return Some(DefaultCredential { name: name.to_string(), why: "credentials.default in berth.yaml".into(), explicit: true });
+    }
+    let registries: Vec<&str> = registry_creds(creds).map(|(n, _)| n).collect();
+    if let Some(order) = added_order {
+        if let Some(first) = order.iter().find(|n| registries.contains(&n.as_str())) {
+            let why = "the registry credential added first to the repository (git history)".into();
+            return Some(DefaultCredential { name: first.clone(), why, explicit: false });
+        }
+    }
+    registries.first().map(|n| DefaultCredential {
+        name: n.to_string(),
+        why: "the alphabetically first registry credential (no git history)".into(),
+        explicit: false,
+    })
+}
+
+fn registry_creds(creds: &Credentials) -> impl Iterator<Item = (&str, String)> {
+    creds.items.iter().filter_map(|(n, c)| match &c.kind {
+        CredentialKind::Registry(r) => Some((n.as_str(), normalize_server(&r.server))),
+        _ => None,
+    })
+}
+
+/// Runtime-pull credential for `image` (normalized), per SPEC §3.2.
+pub fn pull_credential(image: &str, explicit: Option<&str>, creds: &Credentials, default: Option<&DefaultCredential>) -> Result<Choice, String> {
+    if let Some(name) = explicit {
+        return match creds.items.get(name).map(|c| &c.kind) {
+            Some(CredentialKind::Registry(_)) | None => Ok(Choice { name: Some(name.to_string()), why: "pull.credential of the app".into() }),
+            Some(_) => Err(format!("credential `{name}` is not a `kind: registry` credential and cannot be used to pull")),
+        };
+    }
+    let registry = image_registry(image);
+    let matching: Vec<&str> = registry_creds(creds).filter(|(_, s)| *s == registry).map(|(n, _)| n).collect();
+    match matching.as_slice() {
+        [] => Ok(Choice { name: None, why: format!("anonymous: no credential for {registry}") }),
+        [one] => Ok(Choice { name: Some(one.to_string()), why: format!("the only credential for {registry}") }),
+        several => match default {
+            Some(d) if d.explicit && several.contains(&d.name.as_str()) => {
+                Ok(Choice { name: Some(d.name.clone()), why: format!("the default credential ({}), one of several for {registry}", d.why) })
+            }
+            _ => Err(format!(
+                "several credentials are for {registry} ({}); pick one with `pull.credential` (or `credentials.default` in berth.yaml)",
+                several.join(", ")
+            )),
+        },
+    }
+}
+
+/// Credential names with the servers they log in to (for reports).
+pub fn servers(creds: &Credentials) -> BTreeMap<String, String> {
+    registry_creds(creds).map(|(n, s)| (n.to_string(), s)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hub_aliases_are_one_registry() {
+        for s in ["docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com", "https://index.docker.io/v1/"] {
+            assert_eq!(normalize_server(s), "docker.io", "{s}");
+        }
+        assert_eq!(normalize_server("https://ghcr.io/"), "ghcr.io");
+        assert_eq!(normalize_server("127.0.0.1:5000"), "127.0.0.1:5000");
+        assert_eq!(image_registry("docker.io/library/nginx:latest"), "docker.io");
+        assert_eq!(image_registry("ghcr.io/acme/web:1"), "ghcr.io");
+        assert_eq!(image_registry("localhost:5000/web:1"), "localhost:5000");
+    }
+}
