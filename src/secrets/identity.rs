@@ -75,7 +75,7 @@ convert a PEM key with `ssh-keygen -p -f KEY`"
     /// Read an identity file.
     pub fn from_file(path: &Path, origin: &str) -> Result<Identity, SecretsError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|source| SecretsError::ReadIdentity { origin: origin.to_string(), source })?;
+            .map_err(|error| SecretsError::ReadIdentity { origin: origin.to_string(), error })?;
         Identity::parse(&Zeroizing::new(text), origin)
     }
 

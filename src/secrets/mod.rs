@@ -4,8 +4,10 @@
 //! in the order SPEC §1 gives; `file` encrypts and decrypts age files (armored
 //! or binary) and explains a wrong key; `credential` parses the decrypted YAML
 //! (`kind: registry` or `kind: env`) into values that never print; `registry`
-//! names and normalizes registry servers; `appfile` edits an app file's
-//! `credential:` lines for `berth registry login --app`.
+//! names and normalizes registry servers; `store` reads and writes a working
+//! tree's `credentials/` for the commands that change it; `edit` runs the
+//! user's editor on plaintext in a private folder; `appfile` edits an app
+//! file's `credential:` lines for `berth registry login --app`.
 //!
 //! Nothing here writes plaintext to disk, logs a value, or puts one in an
 //! error message: diagnostics name files and keys, never what a key holds.
@@ -13,9 +15,11 @@
 
 pub mod appfile;
 pub mod credential;
+pub mod edit;
 pub mod file;
 pub mod identity;
 pub mod registry;
+pub mod store;
 
 pub use credential::{parse_credential, Credential, CredentialKind, EnvSet, RegistryLogin};
 pub use file::{decrypt, encrypt, DecryptError};
@@ -34,13 +38,14 @@ pub struct SecretsContext {
 }
 
 /// Failures outside a credential file's content: finding or parsing an
-/// identity, parsing recipients, encrypting.
+/// identity, parsing recipients, encrypting. Messages carry their cause
+/// (they often end up in a `Diagnostic`, which has no cause chain).
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
     #[error("no age identity found\n{}", identity::LOOKUP_ORDER)]
     NoIdentity,
-    #[error("failed to read the age identity {origin}: {source}")]
-    ReadIdentity { origin: String, source: std::io::Error },
+    #[error("failed to read the age identity {origin}: {error}")]
+    ReadIdentity { origin: String, error: std::io::Error },
     #[error("failed to parse the age identity {origin}: {reason}")]
     BadIdentity { origin: String, reason: String },
     #[error("invalid recipient `{recipient}`: {reason}")]

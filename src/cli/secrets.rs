@@ -1,0 +1,252 @@
+//! `berth secrets`: age-encrypted credential files under `credentials/`,
+//! encrypted to berth.yaml `recipients:`. Parses arguments and prints; the
+//! work is in `crate::secrets`.
+
+use super::EXIT_OK;
+use crate::pipeline::PipelineError;
+use crate::secrets::edit::{self, PrivateDir};
+use crate::secrets::store::{Store, StoreError};
+use crate::secrets::{load_identity, SecretsContext};
+use anyhow::{bail, Context};
+use secrecy::ExposeSecret;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Recipients come from berth.yaml `recipients:` (age1… or ssh-ed25519 … public keys). \
+The identity that decrypts comes from --identity FILE, else $BERTH_AGE_KEY (the key itself), \
+else $BERTH_AGE_IDENTITY (a path), else ~/.config/berth/identity.txt.")]
+pub struct SecretsArgs {
+    #[command(subcommand)]
+    command: SecretsCommand,
+}
+
+/// The repository, for commands whose positional argument is a name.
+#[derive(Debug, clap::Args)]
+pub struct RepoDir {
+    /// Repository folder (a flag here, since the positional arguments are names).
+    #[arg(short = 'C', long = "repo", value_name = "DIR", default_value = ".")]
+    pub repo: PathBuf,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum SecretsCommand {
+    /// Make a new age identity (X25519) and print its public key.
+    Keygen {
+        /// Where to write the identity; `-` prints it. Default: ~/.config/berth/identity.txt.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Replace an existing identity file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check a credential document (YAML) and write it encrypted to credentials/NAME.age.
+    Encrypt {
+        /// Credential name: credentials/NAME.age.
+        name: String,
+        /// Read the YAML from FILE, or `-` for stdin.
+        #[arg(long, value_name = "FILE", default_value = "-")]
+        from: String,
+        #[command(flatten)]
+        repo: RepoDir,
+    },
+    /// Print credentials/NAME.age decrypted to stdout.
+    Decrypt {
+        name: String,
+        #[command(flatten)]
+        repo: RepoDir,
+    },
+    /// Edit credentials/NAME.age in $VISUAL/$EDITOR (a new file starts from a template).
+    Edit {
+        name: String,
+        #[command(flatten)]
+        repo: RepoDir,
+    },
+    /// Re-encrypt every credentials/*.age to berth.yaml's current recipients.
+    Rekey {
+        #[command(flatten)]
+        repo: RepoDir,
+    },
+}
+
+pub fn run(args: SecretsArgs, ctx: &SecretsContext) -> anyhow::Result<u8> {
+    match args.command {
+        SecretsCommand::Keygen { out, force } => keygen(out.as_deref(), force),
+        SecretsCommand::Encrypt { name, from, repo } => encrypt(&repo.repo, &name, &from),
+        SecretsCommand::Decrypt { name, repo } => decrypt(&repo.repo, &name, ctx),
+        SecretsCommand::Edit { name, repo } => edit(&repo.repo, &name, ctx),
+        SecretsCommand::Rekey { repo } => rekey(&repo.repo, ctx),
+    }
+}
+
+/// Store errors with diagnostics print them (through `PipelineError::Invalid`).
+pub(super) fn store_error(e: StoreError) -> anyhow::Error {
+    match e {
+        StoreError::Invalid(diags) => PipelineError::Invalid(diags).into(),
+        e => e.into(),
+    }
+}
+
+fn keygen(out: Option<&Path>, force: bool) -> anyhow::Result<u8> {
+    let key = age::x25519::Identity::generate();
+    let public = key.to_public().to_string();
+    let created = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    let text =
+        Zeroizing::new(format!("# created: {created}\n# public key: {public}\n{}\n", key.to_string().expose_secret()));
+    if out == Some(Path::new("-")) {
+        print!("{}", &*text);
+        eprintln!("public key: {public}");
+        return Ok(EXIT_OK);
+    }
+    let path = match out {
+        Some(p) => p.to_path_buf(),
+        None => crate::secrets::identity::default_identity_path().context("HOME is not set; pass --out FILE")?,
+    };
+    write_private(&path, text.as_bytes(), force)?;
+    println!("{public}");
+    eprintln!("wrote the identity to {} (keep it secret)", path.display());
+    eprintln!("add its public key to berth.yaml, then run `berth secrets rekey` if credentials exist:");
+    eprintln!("  recipients:\n    - {public}");
+    Ok(EXIT_OK)
+}
+
+/// Write a `0600` file (its folder `0700` when created); refuse to replace one unless `force`.
+fn write_private(path: &Path, bytes: &[u8], force: bool) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if path.exists() && !force {
+        bail!("{} already exists; pass --force to replace it (its key stops working)", path.display());
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".berth-identity.{:016x}.tmp", rand::random::<u64>()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("failed to write {}", path.display()));
+    }
+    Ok(())
+}
+
+fn encrypt(repo: &Path, name: &str, from: &str) -> anyhow::Result<u8> {
+    let store = Store::open(repo).map_err(store_error)?;
+    Store::relative_path(name).map_err(store_error)?;
+    let mut plain = Zeroizing::new(Vec::new());
+    if from == "-" {
+        if std::io::stdin().is_terminal() {
+            eprintln!("reading the credential YAML from stdin; end with Ctrl-D");
+        }
+        std::io::stdin().read_to_end(&mut plain).context("failed to read stdin")?;
+    } else {
+        std::fs::File::open(from)
+            .and_then(|mut f| f.read_to_end(&mut plain))
+            .with_context(|| format!("failed to read {from}"))?;
+    }
+    let rel = store.write(name, &plain).map_err(store_error)?;
+    eprintln!("wrote {rel} (encrypted to {})", recipients(&store));
+    Ok(EXIT_OK)
+}
+
+fn decrypt(repo: &Path, name: &str, ctx: &SecretsContext) -> anyhow::Result<u8> {
+    let store = Store::open(repo).map_err(store_error)?;
+    let identity = load_identity(ctx.identity.as_deref())?;
+    let plain = store.decrypt(name, &identity).map_err(store_error)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&plain).and_then(|()| out.flush()).context("failed to write to stdout")?;
+    Ok(EXIT_OK)
+}
+
+fn edit(repo: &Path, name: &str, ctx: &SecretsContext) -> anyhow::Result<u8> {
+    let store = Store::open(repo).map_err(store_error)?;
+    let rel = Store::relative_path(name).map_err(store_error)?;
+    if store.recipients.is_empty() {
+        return Err(crate::secrets::SecretsError::NoRecipients.into());
+    }
+    let existed = store.exists(name).map_err(store_error)?;
+    let original = if existed {
+        let identity = load_identity(ctx.identity.as_deref())?;
+        store.decrypt(name, &identity).map_err(store_error)?
+    } else {
+        Zeroizing::new(template(&rel).into_bytes())
+    };
+    let dir = PrivateDir::new().context("failed to create a private folder for editing")?;
+    let mut current = original.clone();
+    loop {
+        current = edit::edit_in(&dir, &format!("{name}.yaml"), &current)?;
+        if current == original {
+            if existed {
+                eprintln!("no changes; {rel} left as it was");
+                return Ok(EXIT_OK);
+            }
+            bail!("the template was not changed; nothing written");
+        }
+        match store.write(name, &current) {
+            Ok(rel) => {
+                eprintln!("wrote {rel} (encrypted to {})", recipients(&store));
+                return Ok(EXIT_OK);
+            }
+            Err(StoreError::Invalid(diags)) if std::io::stdin().is_terminal() => {
+                diags.iter().for_each(|d| eprintln!("{d}"));
+                if !ask("edit again? [Y/n] ")? {
+                    bail!("nothing written");
+                }
+            }
+            Err(e) => return Err(store_error(e)),
+        }
+    }
+}
+
+/// A new credential file's starting point.
+fn template(rel: &str) -> String {
+    format!(
+        "# {rel}, decrypted. Saved encrypted when the editor exits; this copy is then deleted.\n\
+# A registry login:\n\
+kind: registry\n\
+server: ghcr.io\n\
+username: \"\"\n\
+password: \"\"\n\
+# email: you@example.com\n\
+#\n\
+# Or secret environment values, for an app's `secret-env:`:\n\
+# kind: env\n\
+# values:\n\
+#   DATABASE_URL: \"postgres://...\"\n"
+    )
+}
+
+fn ask(question: &str) -> anyhow::Result<bool> {
+    eprint!("{question}");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(!answer.trim().to_ascii_lowercase().starts_with('n'))
+}
+
+fn rekey(repo: &Path, ctx: &SecretsContext) -> anyhow::Result<u8> {
+    let store = Store::open(repo).map_err(store_error)?;
+    if store.snapshot.credentials.is_empty() {
+        eprintln!("no credential files in {}", store.root().join("credentials").display());
+        return Ok(EXIT_OK);
+    }
+    let identity = load_identity(ctx.identity.as_deref())?;
+    let files = store.rekey(&identity).map_err(store_error)?;
+    for f in &files {
+        eprintln!("re-encrypted {f}");
+    }
+    eprintln!("{} file(s) now encrypted to {}", files.len(), recipients(&store));
+    Ok(EXIT_OK)
+}
+
+fn recipients(store: &Store) -> String {
+    match store.recipients.len() {
+        1 => "1 recipient".to_string(),
+        n => format!("{n} recipients"),
+    }
+}
