@@ -5,12 +5,14 @@
 use crate::apply::ApplySecrets;
 use crate::desired::{Desired, EnvValue};
 use crate::diag::Diagnostic;
-use crate::observe::{Engine, EngineError, PullAuth};
+use crate::observe::registry::{Login, RegistryClient, RegistryOptions};
+use crate::observe::{Engine, EngineError, PullAuth, RemoteDigest};
 use crate::plan::diff::DiffOptions;
 use crate::plan::{ActionDetail, Plan};
 use crate::secrets::{CredentialKind, Credentials};
 use crate::source::SourceError;
-use crate::spec::Repo;
+use crate::spec::{PullPolicy, Repo};
+use std::collections::BTreeMap;
 use secrecy::ExposeSecret;
 use std::path::{Path, PathBuf};
 
@@ -81,11 +83,57 @@ fn decrypt(snapshot: &crate::source::Snapshot, opts: &LoadOptions, recipients: &
     }
 }
 
-/// observe → diff: two engine calls, whatever the number of apps.
-pub async fn plan(engine: &dyn Engine, loaded: &Loaded, allow_empty: bool) -> Result<Plan, PipelineError> {
-    let observed = engine.observe(&loaded.desired.project).await?;
-    let opts = DiffOptions { repo: loaded.repo.root.to_string_lossy().into_owned(), allow_empty };
-    Ok(crate::plan::diff(&loaded.desired, &observed, &opts))
+/// How to plan.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanOptions {
+    /// Prune even when the repository yields no apps.
+    pub allow_empty: bool,
+    /// Ask the registries what every tag resolves to, not only for apps
+    /// with `pull.policy: always`.
+    pub refresh_remote: bool,
+}
+
+/// observe → diff: two engine calls whatever the number of apps, plus one
+/// registry HEAD per image whose tag is to be checked (`pull.policy:
+/// always`, `--refresh-remote`).
+pub async fn plan(engine: &dyn Engine, loaded: &Loaded, opts: PlanOptions) -> Result<Plan, PipelineError> {
+    let (observed, remote) = tokio::join!(engine.observe(&loaded.desired.project), remote_digests(loaded, opts.refresh_remote));
+    let mut observed = observed?;
+    observed.remote = remote;
+    let diff_opts = DiffOptions { repo: loaded.repo.root.to_string_lossy().into_owned(), allow_empty: opts.allow_empty };
+    Ok(crate::plan::diff(&loaded.desired, &observed, &diff_opts))
+}
+
+/// What each checked tag resolves to in its registry (HEAD requests, in
+/// parallel). Failures become `Unknown`: the plan says so and exits 1.
+async fn remote_digests(loaded: &Loaded, all: bool) -> BTreeMap<String, RemoteDigest> {
+    let mut wanted: BTreeMap<&str, Option<&str>> = BTreeMap::new();
+    for app in &loaded.desired.apps {
+        let by_digest = app.image.contains("@sha256:");
+        if !app.suspended && !by_digest && (all || app.pull_policy == PullPolicy::Always) {
+            wanted.insert(&app.image, app.pull_credential.name.as_deref());
+        }
+    }
+    if wanted.is_empty() {
+        return BTreeMap::new();
+    }
+    let insecure = loaded.repo.settings.insecure_registries.iter().map(|r| r.value.clone()).collect();
+    let client = RegistryClient::new(RegistryOptions { insecure, ..Default::default() });
+    let checks = wanted.into_iter().map(|(image, cred)| {
+        let login = cred.and_then(|c| loaded.credentials.registry(c)).map(|l| Login {
+            username: l.username.clone(),
+            password: l.password.expose_secret().to_string(),
+        });
+        let client = &client;
+        async move {
+            let r = match client.digest(image, login.as_ref(), cred).await {
+                Ok(d) => RemoteDigest::Digest(d),
+                Err(e) => RemoteDigest::Unknown(e.to_string()),
+            };
+            (image.to_string(), r)
+        }
+    });
+    futures_util::future::join_all(checks).await.into_iter().collect()
 }
 
 impl Loaded {

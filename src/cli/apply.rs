@@ -37,7 +37,10 @@ pub async fn run(a: ApplyArgs, load: &crate::pipeline::LoadOptions) -> anyhow::R
     let _lock = crate::state::lock(&project, &engine_address())?;
 
     let plan = match &loaded {
-        Some(l) => crate::pipeline::plan(&engine, l, a.allow_empty).await?,
+        Some(l) => {
+            let opts = crate::pipeline::PlanOptions { allow_empty: a.allow_empty, refresh_remote: false };
+            crate::pipeline::plan(&engine, l, opts).await?
+        }
         None => checked_saved_plan(&engine, &a.target).await?,
     };
     super::plan::print(&plan, OutputFormat::Text)?;

@@ -1,7 +1,7 @@
 //! `berth plan` and `berth drift`: the same plan, different exit codes.
 
 use super::{connect, OutputFormat, EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
-use crate::pipeline::LoadOptions;
+use crate::pipeline::{LoadOptions, PlanOptions};
 use crate::plan::Plan;
 use crate::render::{plan_json, plan_text, Style};
 use std::io::{IsTerminal, Write};
@@ -40,10 +40,8 @@ pub struct DriftArgs {
 }
 
 pub async fn run_plan(a: PlanArgs, load: &LoadOptions) -> anyhow::Result<u8> {
-    if a.refresh_remote {
-        anyhow::bail!("--refresh-remote is not yet supported by this version of berth");
-    }
-    let plan = compute(&a.repo, load, a.allow_empty).await?;
+    let opts = PlanOptions { allow_empty: a.allow_empty, refresh_remote: a.refresh_remote };
+    let plan = compute(&a.repo, load, opts).await?;
     print(&plan, a.output)?;
     if let Some(out) = &a.out {
         let json = serde_json::to_vec_pretty(&plan)?;
@@ -56,15 +54,15 @@ pub async fn run_plan(a: PlanArgs, load: &LoadOptions) -> anyhow::Result<u8> {
 }
 
 pub async fn run_drift(a: DriftArgs, load: &LoadOptions) -> anyhow::Result<u8> {
-    let plan = compute(&a.repo, load, false).await?;
+    let plan = compute(&a.repo, load, PlanOptions::default()).await?;
     print(&plan, a.output)?;
     Ok(exit_code(&plan, true))
 }
 
-async fn compute(repo: &std::path::Path, load: &LoadOptions, allow_empty: bool) -> anyhow::Result<Plan> {
+async fn compute(repo: &std::path::Path, load: &LoadOptions, opts: PlanOptions) -> anyhow::Result<Plan> {
     let loaded = crate::pipeline::load(repo, load)?;
     let engine = connect().await?;
-    Ok(crate::pipeline::plan(&engine, &loaded, allow_empty).await?)
+    Ok(crate::pipeline::plan(&engine, &loaded, opts).await?)
 }
 
 pub(super) fn print(plan: &Plan, format: OutputFormat) -> anyhow::Result<()> {
