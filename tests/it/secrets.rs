@@ -164,6 +164,11 @@ fn files_from_berth_decrypt_with_the_age_cli() {
     let out = Command::new("age").arg("-d").arg("-i").arg(&key.file).arg(s.credential("ghcr")).output().unwrap();
     assert!(out.status.success(), "age -d: {}", text(&out.stderr));
     assert_eq!(text(&out.stdout), LOGIN);
+
+    // --from FILE reads the document from a file.
+    std::fs::write(s.path("db.yaml"), "kind: env\nvalues: {DB: x}\n").unwrap();
+    ok(&s.berth(&["secrets", "encrypt", "db", "--from"]).arg(s.path("db.yaml")).output().unwrap());
+    assert_eq!(ok(&s.decrypt("db", Some(&key))), "kind: env\nvalues: {DB: x}\n");
 }
 
 #[test]
