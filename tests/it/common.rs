@@ -7,7 +7,9 @@
 //! - `TestRepo` is a temporary repository with its own project name; it
 //!   removes the project's containers and volumes when dropped;
 //! - `docker`, `containers`, `EventCounter`, `free_port` and `http_get` look at
-//!   the engine from outside, as a user would.
+//!   the engine from outside, as a user would;
+//! - `TestRegistry` (token auth, TLS), `StubRegistry` (429/503),
+//!   `HttpStub` and `docker_push` serve the registry tests (section at the end).
 #![allow(dead_code)] // each test module uses a different part
 
 use std::collections::{BTreeMap, HashSet};
@@ -593,4 +595,544 @@ pub fn http_status(port: u16, path: &str) -> Option<u16> {
     let mut resp = String::new();
     s.read_to_string(&mut resp).ok()?;
     resp.split_whitespace().nth(1)?.parse().ok()
+}
+
+// --- Registries with token auth or TLS, and failing stand-ins ---------------
+//
+// `TestRegistry` is a docker-registry like `LocalRegistry`, with the setups
+// real registries use: bearer tokens (the Docker Hub / GHCR challenge flow,
+// with a token service started beside it) and TLS with a throwaway CA
+// (keys and certificates from tests/fixtures/registry/make-certs.sh).
+// `StubRegistry` answers every request with one status (429, 503, …).
+// `HttpStub` is the tiny HTTP server both stand-ins are made of.
+
+/// The output of `docker push`: the pushed reference and the digest the
+/// registry reported.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    /// `127.0.0.1:<port>/<repo>[:<tag>]`, as pushed.
+    pub reference: String,
+    /// The same without the tag.
+    pub repository: String,
+    /// `sha256:…`, from the `digest: … size: …` line.
+    pub digest: String,
+}
+
+/// Tags `local` as `<host>/<repo>` (`repo` may end in `:tag`) and pushes it with the CLI, logging in
+/// first (in a throwaway config dir, so ~/.docker stays untouched) when
+/// credentials are given. The local tag is removed afterwards.
+pub fn docker_push(host: &str, local: &str, repo: &str, login: Option<(&str, &str)>) -> Pushed {
+    let reference = format!("{host}/{repo}");
+    let config = tempfile::tempdir().expect("temp docker config");
+    let cfg = config.path().to_str().unwrap();
+    docker_ok(&["tag", local, &reference]);
+    if let Some((user, password)) = login {
+        let out = Command::new("docker")
+            .args(["--config", cfg, "login", "-u", user, "--password-stdin", host])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().unwrap().write_all(password.as_bytes())?;
+                child.wait_with_output()
+            })
+            .expect("failed to run docker login");
+        assert!(out.status.success(), "docker login {host} failed: {}", stderr(&out));
+    }
+    let out = docker(&["--config", cfg, "push", &reference]);
+    docker(&["rmi", &reference]);
+    assert!(out.status.success(), "docker push {reference} failed:\n{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    let digest = text
+        .split_whitespace()
+        .skip_while(|w| *w != "digest:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no digest in the output of docker push {reference}:\n{text}"))
+        .to_string();
+    let repository = match reference.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo.to_string(),
+        _ => reference.clone(),
+    };
+    Pushed { reference, repository, digest }
+}
+
+/// One request as `HttpStub` saw it.
+#[derive(Debug, Clone)]
+pub struct StubRequest {
+    pub method: String,
+    /// The path without the query.
+    pub path: String,
+    /// Query parameters, percent-decoded, in order.
+    pub query: Vec<(String, String)>,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+}
+
+impl StubRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == &name.to_ascii_lowercase()).map(|(_, v)| v.as_str())
+    }
+    pub fn params(&self, name: &str) -> Vec<&str> {
+        self.query.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+    }
+}
+
+/// An answer from `HttpStub`.
+#[derive(Debug, Clone)]
+pub struct StubResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl StubResponse {
+    pub fn new(status: u16, body: &str) -> Self {
+        Self { status, headers: vec![("Content-Type".into(), "application/json".into())], body: body.to_string() }
+    }
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
+type StubHandler = dyn Fn(&StubRequest) -> StubResponse + Send + Sync;
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 (a free port), one thread per
+/// connection, `Connection: close`. Keeps every request it saw. Stopped when
+/// dropped.
+pub struct HttpStub {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    seen: std::sync::Arc<Mutex<Vec<StubRequest>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HttpStub {
+    pub fn start(handler: impl Fn(&StubRequest) -> StubResponse + Send + Sync + 'static) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a stub port");
+        listener.set_nonblocking(true).expect("non-blocking listener");
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let handler: Arc<StubHandler> = Arc::new(handler);
+        let (stop2, seen2) = (stop.clone(), seen.clone());
+        let thread = std::thread::spawn(move || {
+            while !stop2.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (handler, seen) = (handler.clone(), seen2.clone());
+                        std::thread::spawn(move || serve_stub(stream, &*handler, &seen));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Self { port, stop, seen, thread: Some(thread) }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<StubRequest> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for HttpStub {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve_stub(mut stream: TcpStream, handler: &StubHandler, seen: &Mutex<Vec<StubRequest>>) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or_default().split_whitespace();
+    let method = first.next().unwrap_or_default().to_string();
+    let target = first.next().unwrap_or_default();
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let query = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let request = StubRequest { method, path: path.to_string(), query, headers };
+    let response = handler(&request);
+    seen.lock().unwrap().push(request.clone());
+    let mut out = format!(
+        "HTTP/1.1 {} Stub\r\nConnection: close\r\nContent-Length: {}\r\n",
+        response.status,
+        response.body.len()
+    );
+    for (k, v) in &response.headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    if request.method != "HEAD" {
+        out.push_str(&response.body);
+    }
+    let _ = stream.write_all(out.as_bytes());
+    let _ = stream.flush();
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Standard base64 (`url`: the URL-safe alphabet without padding, as JWTs use).
+pub fn base64(data: &[u8], url: bool) -> String {
+    let table: &[u8; 64] = if url {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    } else {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    };
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(table[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else if !url {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A stand-in registry that answers every request with one status.
+pub struct StubRegistry {
+    stub: HttpStub,
+}
+
+impl StubRegistry {
+    /// 429 with Docker Hub's headers: `ratelimit-limit: 100;w=21600`,
+    /// `ratelimit-remaining: 0;w=21600`.
+    pub fn rate_limited() -> Self {
+        Self::answering(
+            StubResponse::new(
+                429,
+                r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit."}]}"#,
+            )
+            .header("ratelimit-limit", "100;w=21600")
+            .header("ratelimit-remaining", "0;w=21600")
+            .header("docker-ratelimit-source", "127.0.0.1"),
+        )
+    }
+
+    /// 503 Service Unavailable.
+    pub fn unavailable() -> Self {
+        Self::answering(StubResponse::new(503, "service unavailable"))
+    }
+
+    pub fn answering(response: StubResponse) -> Self {
+        Self { stub: HttpStub::start(move |_| response.clone()) }
+    }
+
+    pub fn host(&self) -> String {
+        self.stub.host()
+    }
+
+    /// How many requests it got (each try of a client starts with `GET /v2/`).
+    pub fn request_count(&self) -> usize {
+        self.stub.requests().len()
+    }
+}
+
+/// How a `TestRegistry` wants to be spoken to.
+#[derive(Debug, Clone, Default)]
+pub struct RegistrySetup {
+    /// TLS with a throwaway CA (`TestRegistry::ca_pem`).
+    pub tls: bool,
+    /// With `tls`: write the CA to /etc/docker/certs.d/127.0.0.1:<port>/ca.crt
+    /// for the engine (removed when dropped). berth's client reads it too.
+    pub ca_in_certs_d: bool,
+    /// Bearer tokens from a token service that wants this login.
+    pub token_auth: Option<(String, String)>,
+    /// htpasswd basic auth with this login.
+    pub basic_auth: Option<(String, String)>,
+}
+
+/// docker-registry on a free loopback port, set up as `RegistrySetup` says;
+/// stopped, and its files deleted, when dropped.
+///
+/// ```ignore
+/// let reg = TestRegistry::with_token_auth("bob", "s3cret");
+/// let pushed = reg.push("busybox:1.36", "app:1", Some(("bob", "s3cret")));
+/// ```
+pub struct TestRegistry {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+    token: Option<HttpStub>,
+    certs_d: Option<PathBuf>,
+    setup: RegistrySetup,
+}
+
+/// The `service` and `issuer` the test token service and registry agree on.
+pub const TOKEN_SERVICE: &str = "berth-test-registry";
+pub const TOKEN_ISSUER: &str = "berth-test-token-issuer";
+
+impl TestRegistry {
+    /// Bearer-token auth (the Docker Hub / GHCR flow) for `user`/`password`.
+    pub fn with_token_auth(user: &str, password: &str) -> Self {
+        Self::start(RegistrySetup { token_auth: Some((user.into(), password.into())), ..Default::default() })
+    }
+
+    /// TLS with a throwaway CA, which the engine is given in certs.d.
+    pub fn with_tls() -> Self {
+        Self::start(RegistrySetup { tls: true, ca_in_certs_d: true, ..Default::default() })
+    }
+
+    pub fn start(setup: RegistrySetup) -> Self {
+        let dir = tempfile::Builder::new().prefix("berth-registry-").tempdir().expect("temp dir");
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        let mut certs_d = None;
+        if setup.tls {
+            make_certs("tls", dir.path());
+            config.push_str(&format!(
+                "  tls:\n    certificate: {0}/server.crt\n    key: {0}/server.key\n",
+                dir.path().display()
+            ));
+            if setup.ca_in_certs_d {
+                let d = PathBuf::from(format!("/etc/docker/certs.d/127.0.0.1:{port}"));
+                std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("failed to create {}: {e}", d.display()));
+                std::fs::copy(dir.path().join("ca.crt"), d.join("ca.crt")).expect("copy CA to certs.d");
+                certs_d = Some(d);
+            }
+        }
+        let mut token = None;
+        if let Some((user, password)) = &setup.token_auth {
+            make_certs("token", dir.path());
+            let service = token_service(dir.path(), user, password);
+            config.push_str(&format!(
+                "auth:\n  token:\n    realm: http://{}/token\n    service: {TOKEN_SERVICE}\n    issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+                service.host(),
+                dir.path().join("token.crt").display()
+            ));
+            token = Some(service);
+        } else if let Some((user, password)) = &setup.basic_auth {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .expect("failed to run htpasswd (apache2-utils)");
+            assert!(out.status.success(), "htpasswd failed: {}", stderr(&out));
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, &out.stdout).expect("write htpasswd");
+            config.push_str(&format!("auth:\n  htpasswd:\n    realm: berth-tests\n    path: {}\n", file.display()));
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).expect("write registry config");
+        let log = std::fs::File::create(dir.path().join("registry.log")).expect("registry log");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("failed to start docker-registry (package docker-registry)");
+        let mut reg = Self { child, port, dir, token, certs_d, setup };
+        // Any HTTP answer will do: 401 with auth, 400 (plain HTTP) with TLS.
+        let started = Instant::now();
+        while http_status(port, "/v2/").is_none() {
+            if let Ok(Some(status)) = reg.child.try_wait() {
+                panic!("docker-registry exited ({status}):\n{}", reg.log());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "docker-registry did not answer in 20s:\n{}",
+                reg.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        reg
+    }
+
+    /// `127.0.0.1:<port>`, the registry host for image references.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The CA that signed the server certificate (PEM); panics without TLS.
+    pub fn ca_pem(&self) -> Vec<u8> {
+        assert!(self.setup.tls, "ca_pem: this registry has no TLS");
+        std::fs::read(self.dir.path().join("ca.crt")).expect("read ca.crt")
+    }
+
+    /// The registry's own log (with one access-log line per request).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// `METHOD path` of every request in the access log, in order.
+    pub fn requests(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter_map(|l| {
+                let quoted = l.split('"').nth(1)?;
+                let mut parts = quoted.split_whitespace();
+                let (method, path) = (parts.next()?, parts.next()?);
+                path.starts_with("/v2").then(|| format!("{method} {path}"))
+            })
+            .collect()
+    }
+
+    /// Requests the token service got (empty without token auth).
+    pub fn token_requests(&self) -> Vec<StubRequest> {
+        self.token.as_ref().map(HttpStub::requests).unwrap_or_default()
+    }
+
+    /// Pushes `local` as `<host>/<repo>` (see `docker_push`).
+    pub fn push(&self, local: &str, repo: &str, login: Option<(&str, &str)>) -> Pushed {
+        docker_push(&self.host(), local, repo, login)
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(d) = &self.certs_d {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+fn make_certs(kind: &str, dir: &Path) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/registry/make-certs.sh");
+    let out = Command::new("bash").arg(&script).arg(kind).arg(dir).output().expect("failed to run make-certs.sh");
+    assert!(out.status.success(), "make-certs.sh {kind} failed (is openssl installed?):\n{}", stderr(&out));
+}
+
+/// A token service for `user`/`password`, as Docker Hub's auth.docker.io:
+/// `GET /token?service=…&scope=repository:<name>:<actions>` with Basic
+/// credentials answers a JWT (RS256, signed with `dir/token.key` by the
+/// openssl CLI, its certificate in the `x5c` header) granting what the
+/// scopes ask; without credentials, a token that grants nothing; with wrong
+/// ones, 401.
+fn token_service(dir: &Path, user: &str, password: &str) -> HttpStub {
+    let der = Command::new("openssl")
+        .args(["x509", "-outform", "der", "-in"])
+        .arg(dir.join("token.crt"))
+        .output()
+        .expect("failed to run openssl");
+    assert!(der.status.success(), "openssl x509 failed: {}", stderr(&der));
+    let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5c": [base64(&der.stdout, false)]});
+    let header = base64(header.to_string().as_bytes(), true);
+    let key = dir.join("token.key");
+    let expected = base64(format!("{user}:{password}").as_bytes(), false);
+    let user = user.to_string();
+    HttpStub::start(move |req| {
+        if req.path != "/token" {
+            return StubResponse::new(404, "{}");
+        }
+        let subject = match req.header("authorization") {
+            None => String::new(),
+            Some(a) if a.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("basic ")) && a[6..] == expected => {
+                user.clone()
+            }
+            Some(_) => {
+                return StubResponse::new(401, r#"{"details":"incorrect username or password"}"#)
+                    .header("WWW-Authenticate", r#"Basic realm="berth-test-token-service""#)
+            }
+        };
+        let access: Vec<serde_json::Value> = if subject.is_empty() {
+            Vec::new()
+        } else {
+            req.params("scope")
+                .iter()
+                .flat_map(|s| s.split(' '))
+                .filter_map(|scope| {
+                    let mut parts = scope.splitn(3, ':');
+                    let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+                    Some(serde_json::json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
+                })
+                .collect()
+        };
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let claims = serde_json::json!({
+            "iss": TOKEN_ISSUER, "sub": subject, "aud": TOKEN_SERVICE,
+            "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("{:x}", random_u64()),
+            "access": access,
+        });
+        let signing_input = format!("{header}.{}", base64(claims.to_string().as_bytes(), true));
+        let signature = openssl_sign(&key, signing_input.as_bytes());
+        let jwt = format!("{signing_input}.{}", base64(&signature, true));
+        StubResponse::new(200, &serde_json::json!({"token": jwt, "access_token": jwt, "expires_in": 300}).to_string())
+    })
+}
+
+/// RSASSA-PKCS1-v1_5 SHA-256 of `data` with the PEM key at `key` (JWT RS256).
+fn openssl_sign(key: &Path, data: &[u8]) -> Vec<u8> {
+    let mut child = Command::new("openssl")
+        .args(["dgst", "-sha256", "-binary", "-sign"])
+        .arg(key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("failed to run openssl dgst");
+    child.stdin.take().unwrap().write_all(data).expect("write to openssl");
+    let out = child.wait_with_output().expect("openssl dgst");
+    assert!(out.status.success(), "openssl dgst -sign failed: {}", stderr(&out));
+    out.stdout
 }

@@ -10,4 +10,5 @@ mod common;
 mod bad_input;
 mod engine;
 mod lifecycle;
+mod registry;
 mod secrets;

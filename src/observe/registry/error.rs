@@ -122,8 +122,10 @@ pub(super) fn describe(e: &reqwest::Error) -> String {
     let mut cause = e.source();
     while let Some(c) = cause {
         let text = c.to_string();
-        // hyper and native-tls repeat their source's text in their own.
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+        // hyper's "client error (Connect)" says nothing; hyper and native-tls
+        // repeat their source's text in their own.
+        let generic = text.starts_with("client error (");
+        if !text.is_empty() && !generic && !parts.iter().any(|p| p.contains(&text)) {
             parts.retain(|p| !text.contains(p.as_str()));
             parts.push(text);
         }
