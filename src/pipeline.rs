@@ -73,14 +73,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
 
 /// Decrypt the credential files; no files, no identity needed.
 fn decrypt(snapshot: &crate::source::Snapshot, opts: &LoadOptions, recipients: &[String]) -> Result<Credentials, Vec<Diagnostic>> {
-    if snapshot.credentials.is_empty() {
-        return Ok(Credentials::default());
-    }
-    match crate::secrets::load_identity(opts.identity.as_deref()) {
-        Ok(id) => crate::secrets::load_credentials(snapshot, Some(&id), recipients),
-        Err(e) => Err(vec![Diagnostic::new("credentials/", 0, 0, e.to_string())
-            .hint("pass --identity FILE, or set BERTH_AGE_KEY / BERTH_AGE_IDENTITY, or create ~/.config/berth/identity.txt")]),
-    }
+    crate::secrets::load_repo_credentials(snapshot, opts.identity.as_deref(), recipients)
 }
 
 /// How to plan.

@@ -12,29 +12,7 @@
 use crate::secrets::{CredentialKind, Credentials};
 use std::collections::BTreeMap;
 
-/// Docker Hub's names, all one registry.
-const HUB_ALIASES: [&str; 5] = ["docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com", "registry.hub.docker.com"];
-
-/// A server as written (`https://index.docker.io/v1/`, `ghcr.io/`) → its
-/// registry host (`docker.io`, `ghcr.io`).
-pub fn normalize_server(s: &str) -> String {
-    let s = s.trim();
-    let s = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")).unwrap_or(s);
-    let host = s.split('/').next().unwrap_or(s).to_ascii_lowercase();
-    if HUB_ALIASES.contains(&host.as_str()) {
-        "docker.io".to_string()
-    } else {
-        host
-    }
-}
-
-/// The registry host of a normalized image reference.
-pub fn image_registry(image: &str) -> String {
-    match image.parse::<oci_client::Reference>() {
-        Ok(r) => normalize_server(r.registry()),
-        Err(_) => "docker.io".to_string(),
-    }
-}
+pub use crate::spec::values::{image_registry, normalize_server};
 
 /// A credential chosen for an operation, and the reason in words.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -108,21 +86,4 @@ pub fn pull_credential(image: &str, explicit: Option<&str>, creds: &Credentials,
 /// Credential names with the servers they log in to (for reports).
 pub fn servers(creds: &Credentials) -> BTreeMap<String, String> {
     registry_creds(creds).map(|(n, s)| (n.to_string(), s)).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hub_aliases_are_one_registry() {
-        for s in ["docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com", "https://index.docker.io/v1/"] {
-            assert_eq!(normalize_server(s), "docker.io", "{s}");
-        }
-        assert_eq!(normalize_server("https://ghcr.io/"), "ghcr.io");
-        assert_eq!(normalize_server("127.0.0.1:5000"), "127.0.0.1:5000");
-        assert_eq!(image_registry("docker.io/library/nginx:latest"), "docker.io");
-        assert_eq!(image_registry("ghcr.io/acme/web:1"), "ghcr.io");
-        assert_eq!(image_registry("localhost:5000/web:1"), "localhost:5000");
-    }
 }

@@ -1,25 +1,9 @@
 //! Registry servers as credentials name them: Docker Hub's aliases made one,
 //! and the file name a login is stored under.
 
-/// The names Docker Hub goes by (SPEC §3.2).
-const DOCKER_HUB: [&str; 5] =
-    ["docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com", "https://index.docker.io/v1/"];
-
-/// A server as a credential file stores it: scheme and trailing `/` removed,
-/// lower-cased, every Docker Hub alias as `docker.io`.
-pub fn normalize_server(server: &str) -> String {
-    let s = server.trim();
-    if DOCKER_HUB.iter().any(|a| a.eq_ignore_ascii_case(s)) {
-        return "docker.io".to_string();
-    }
-    let s = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")).unwrap_or(s);
-    let s = s.trim_end_matches('/').to_ascii_lowercase();
-    let host = s.split('/').next().unwrap_or_default();
-    if DOCKER_HUB.contains(&host) {
-        return "docker.io".to_string();
-    }
-    s
-}
+/// A server's host, every Docker Hub alias as `docker.io` (one rule for
+/// the whole crate, in `spec::values`).
+pub use crate::spec::values::normalize_server;
 
 /// Whether two servers are the same registry (Docker Hub aliases alike).
 pub fn same_server(a: &str, b: &str) -> bool {
@@ -50,7 +34,7 @@ mod tests {
 
     #[test]
     fn docker_hub_aliases_are_one() {
-        for a in DOCKER_HUB.iter().chain(&["Docker.IO", "https://index.docker.io/v1", "index.docker.io/v1/"]) {
+        for a in crate::spec::values::DOCKER_HUB_ALIASES.iter().chain(&["https://index.docker.io/v1/", "Docker.IO", "https://index.docker.io/v1", "index.docker.io/v1/"]) {
             assert_eq!(normalize_server(a), "docker.io", "{a}");
             assert_eq!(login_credential_name(a, None), "docker-io", "{a}");
         }

@@ -425,3 +425,50 @@ mod tests {
         }
     }
 }
+
+/// Docker Hub's names: all one registry (`docker.io`).
+pub const DOCKER_HUB_ALIASES: [&str; 5] =
+    ["docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com", "registry.hub.docker.com"];
+
+/// True for any of Docker Hub's host names.
+pub fn is_docker_hub(host: &str) -> bool {
+    DOCKER_HUB_ALIASES.iter().any(|a| a.eq_ignore_ascii_case(host))
+}
+
+/// A registry server as written (`https://index.docker.io/v1/`, `ghcr.io/`,
+/// `127.0.0.1:5000`) → its host (`docker.io`, `ghcr.io`, `127.0.0.1:5000`).
+pub fn normalize_server(s: &str) -> String {
+    let s = s.trim();
+    let s = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")).unwrap_or(s);
+    let host = s.split('/').next().unwrap_or(s).to_ascii_lowercase();
+    if is_docker_hub(&host) {
+        "docker.io".to_string()
+    } else {
+        host
+    }
+}
+
+/// The registry host of an image reference (`nginx` → `docker.io`).
+pub fn image_registry(image: &str) -> String {
+    match image.parse::<oci_client::Reference>() {
+        Ok(r) => normalize_server(r.registry()),
+        Err(_) => "docker.io".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod server_tests {
+    use super::*;
+
+    #[test]
+    fn hub_aliases_are_one_registry() {
+        for s in ["docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com", "https://index.docker.io/v1/"] {
+            assert_eq!(normalize_server(s), "docker.io", "{s}");
+        }
+        assert_eq!(normalize_server("https://ghcr.io/"), "ghcr.io");
+        assert_eq!(normalize_server("127.0.0.1:5000"), "127.0.0.1:5000");
+        assert_eq!(image_registry("nginx"), "docker.io");
+        assert_eq!(image_registry("ghcr.io/acme/web:1"), "ghcr.io");
+        assert_eq!(image_registry("localhost:5000/web:1"), "localhost:5000");
+    }
+}
