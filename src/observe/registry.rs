@@ -229,8 +229,11 @@ impl RegistryClient {
             tags: Option<Vec<String>>,
         }
         let (ep, authz) = self.session(t, auth, ctx).await?;
-        let unexpected =
-            || RegistryError::Unexpected { registry: t.registry.clone(), what: ctx.what.to_string(), status: 200 };
+        let unexpected = || RegistryError::Unexpected {
+            registry: t.registry.clone(),
+            what: format!("{} (its answer is not a tag list)", ctx.what),
+            status: 200,
+        };
         let mut url = reqwest::Url::parse(&format!("{}/v2/{}/tags/list?n={TAGS_PAGE}", ep.base, t.repo))
             .map_err(|_| unexpected())?;
         let mut tags = Vec::new();
