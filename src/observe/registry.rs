@@ -44,8 +44,7 @@ const TAGS_PAGE: usize = 1000;
 const TAGS_MAX_PAGES: usize = 100;
 /// Tags named when a tag is missing.
 const NEAREST: usize = 5;
-/// Docker Hub's names, and the host its API answers on.
-const HUB_NAMES: &[&str] = &["docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com"];
+/// The host Docker Hub's API answers on.
 const HUB_API: &str = "registry-1.docker.io";
 
 /// How to reach registries beyond the defaults.
@@ -115,7 +114,7 @@ impl Target {
         let r = oci_client::Reference::try_from(image)
             .map_err(|e| RegistryError::InvalidReference { image: image.to_string(), message: e.to_string() })?;
         let (registry, host, mut repo) = (r.registry().to_string(), r.resolve_registry().to_string(), r.repository());
-        let hub = HUB_NAMES.contains(&registry.as_str());
+        let hub = crate::spec::values::is_docker_hub(&registry);
         let library;
         if hub && !repo.contains('/') {
             library = format!("library/{repo}");
