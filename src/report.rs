@@ -46,6 +46,14 @@ pub fn report(loaded: &Loaded, observed: Option<&Observed>) -> Report {
         put("tag-version", String::new());
         put("pull-credential", app.pull_credential.name.clone().unwrap_or_default());
         put("pull-credential-reason", app.pull_credential.why.clone());
+        let explicit_push = file.spec.registry.as_ref().and_then(|r| r.credential.as_ref()).map(|c| c.value.as_str());
+        let push = crate::resolve::credentials::push_credential(&v.computed_server, explicit_push, &loaded.credentials);
+        let (push_name, push_why) = match push {
+            Ok(c) => (c.name.unwrap_or_default(), c.why),
+            Err(e) => (String::new(), e),
+        };
+        put("push-credential", push_name);
+        put("push-credential-reason", push_why);
         put("default-credential", default.as_ref().map(|d| d.name.clone()).unwrap_or_default());
         put("default-credential-reason", default.as_ref().map(|d| d.why.clone()).unwrap_or_default());
         put("suspended", app.suspended.to_string());

@@ -10,7 +10,6 @@
 //! here: secret values stay in `secrets`.
 
 use crate::secrets::{CredentialKind, Credentials};
-use std::collections::BTreeMap;
 
 pub use crate::spec::values::{image_registry, normalize_server};
 
@@ -83,7 +82,20 @@ pub fn pull_credential(image: &str, explicit: Option<&str>, creds: &Credentials,
     }
 }
 
-/// Credential names with the servers they log in to (for reports).
-pub fn servers(creds: &Credentials) -> BTreeMap<String, String> {
-    registry_creds(creds).map(|(n, s)| (n.to_string(), s)).collect()
+/// Push credential for `server` (computed, may be empty): the app's
+/// `registry.credential`, else the one credential whose server matches.
+pub fn push_credential(server: &str, explicit: Option<&str>, creds: &Credentials) -> Result<Choice, String> {
+    if let Some(name) = explicit {
+        return Ok(Choice { name: Some(name.to_string()), why: "registry.credential of the app".into() });
+    }
+    if server.is_empty() {
+        return Ok(Choice { name: None, why: "no registry server: nothing is pushed".into() });
+    }
+    let server = normalize_server(server);
+    let matching: Vec<&str> = registry_creds(creds).filter(|(_, s)| *s == server).map(|(n, _)| n).collect();
+    match matching.as_slice() {
+        [] => Ok(Choice { name: None, why: format!("anonymous: no credential for {server}") }),
+        [one] => Ok(Choice { name: Some(one.to_string()), why: format!("the only credential for {server}") }),
+        several => Err(format!("several credentials are for {server} ({}); pick one with `registry.credential`", several.join(", "))),
+    }
 }

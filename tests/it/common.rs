@@ -1136,3 +1136,12 @@ fn openssl_sign(key: &Path, data: &[u8]) -> Vec<u8> {
     assert!(out.status.success(), "openssl dgst -sign failed: {}", stderr(&out));
     out.stdout
 }
+
+/// Removes a local image tag when dropped (also when the test fails).
+pub struct Untag(pub String);
+
+impl Drop for Untag {
+    fn drop(&mut self) {
+        docker(&["rmi", &self.0]);
+    }
+}

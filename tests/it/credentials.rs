@@ -74,6 +74,7 @@ fn secrets_reach_the_container_and_nothing_else() {
     let registry = LocalRegistry::with_auth("bob", &canary_pw);
     let image = registry.push("busybox:1.36", "private/bb:1", Some(("bob", &canary_pw)));
     docker(&["rmi", &image]); // berth must pull it, with the credential
+    let _untag = Untag(image.clone());
 
     let repo = TestRepo::new("canary");
     let key = keygen(&repo.state_dir());
@@ -167,6 +168,7 @@ fn a_wrong_password_fails_the_pull_naming_the_credential() {
     let registry = LocalRegistry::with_auth("bob", "right-password");
     let image = registry.push("busybox:1.36", "private/denied:1", Some(("bob", "right-password")));
     docker(&["rmi", &image]);
+    let _untag = Untag(image.clone());
     let repo = TestRepo::new("deniedpull");
     let key = keygen(&repo.state_dir());
     age_encrypt(&repo, "reg", &key.public, &format!("kind: registry\nserver: {}\nusername: bob\npassword: wrong-password-x\n", registry.host()));
@@ -218,4 +220,31 @@ fn the_default_credential_is_the_first_added_in_git_history() {
     assert_eq!(v["default-credential"], "zeta", "{v}");
     assert!(v["default-credential-reason"].as_str().unwrap().contains("git history"));
     assert_eq!(v["pull-credential"], "", "busybox is on Docker Hub: anonymous");
+}
+
+/// A private image behind bearer-token auth (the Docker Hub / GHCR challenge
+/// flow) and one behind TLS with a custom CA, each deployed by a spec whose
+/// credential is an age file; `pull.policy: always` makes berth's own client
+/// walk the same auth flow for the digest check.
+#[test]
+fn deploys_from_token_auth_and_tls_registries() {
+    require_engine();
+    let token = TestRegistry::with_token_auth("alice", "tok-pass");
+    let tls = TestRegistry::start(RegistrySetup { tls: true, ca_in_certs_d: true, token_auth: None, basic_auth: Some(("carol".into(), "tls-pass".into())) });
+    let a = token.push("busybox:1.36", "team/a:1", Some(("alice", "tok-pass"))).reference;
+    let b = tls.push("busybox:1.36", "team/b:1", Some(("carol", "tls-pass"))).reference;
+    let (_ua, _ub) = (Untag(a.clone()), Untag(b.clone()));
+    let repo = TestRepo::new("tokentls");
+    let key = keygen(&repo.state_dir());
+    age_encrypt(&repo, "tok", &key.public, &format!("kind: registry\nserver: {}\nusername: alice\npassword: tok-pass\n", token.host()));
+    age_encrypt(&repo, "tls", &key.public, &format!("kind: registry\nserver: {}\nusername: carol\npassword: tls-pass\n", tls.host()));
+    for (name, image) in [("a", &a), ("b", &b)] {
+        repo.app(name, &format!("image: {image}\npull: {{policy: always}}\nprocesses:\n  web:\n    command: {SLEEPER}\n"));
+    }
+    let plan = run(&repo, &key, &["plan"], false);
+    assert_exit(&plan, 0);
+    assert!(stdout(&plan).contains(&format!("↓ pull {a}")) && stdout(&plan).contains(&format!("↓ pull {b}")), "{}", stdout(&plan));
+    assert_exit(&run(&repo, &key, &["apply", "--auto-approve"], false), 0);
+    assert_eq!(repo.containers().len(), 2);
+    assert_exit(&run(&repo, &key, &["plan", "--detailed-exitcode"], false), 0);
 }

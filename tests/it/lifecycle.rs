@@ -142,12 +142,6 @@ fn drift_reports_stopped_removed_and_retagged_containers() {
     assert_no_changes(&repo);
 }
 
-struct Untag(String);
-impl Drop for Untag {
-    fn drop(&mut self) {
-        docker(&["rmi", &self.0]);
-    }
-}
 
 #[test]
 fn removed_apps_are_pruned_but_volumes_stay_and_an_empty_repo_prunes_nothing() {

@@ -8,7 +8,9 @@
 mod common;
 
 mod bad_input;
+mod credentials;
 mod engine;
 mod lifecycle;
+mod pull_policy;
 mod registry;
 mod secrets;

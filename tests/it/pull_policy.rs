@@ -16,6 +16,7 @@ fn always_follows_the_tag_in_the_registry() {
     require_engine();
     let registry = LocalRegistry::start();
     let image = registry.push("busybox:1.36", "pp/always:1", None);
+    let _untag = Untag(image.clone());
     let repo = TestRepo::new("pullalways");
     repo.app("a", &format!("image: {image}\npull: {{policy: always}}\nprocesses:\n  web:\n    command: {SLEEPER}\n"));
     assert_exit(&repo.berth(&["apply", "--auto-approve"]), 0);
@@ -41,7 +42,6 @@ fn always_follows_the_tag_in_the_registry() {
     assert_exit(&plan, 1);
     assert!(stdout(&plan).contains("? unknown a:"), "{}", stdout(&plan));
     assert!(!stdout(&plan).contains("Plan:"), "{}", stdout(&plan));
-    docker(&["rmi", &image]);
 }
 
 #[test]
@@ -49,6 +49,7 @@ fn refresh_remote_checks_tags_of_apps_with_policy_missing() {
     require_engine();
     let registry = LocalRegistry::start();
     let image = registry.push("busybox:1.36", "pp/refresh:1", None);
+    let _untag = Untag(image.clone());
     let repo = TestRepo::new("refreshremote");
     repo.app("a", &format!("image: {image}\nprocesses:\n  web:\n    command: {SLEEPER}\n"));
     assert_exit(&repo.berth(&["apply", "--auto-approve"]), 0);
@@ -58,7 +59,6 @@ fn refresh_remote_checks_tags_of_apps_with_policy_missing() {
     let plan = repo.berth(&["plan", "--detailed-exitcode", "--refresh-remote"]);
     assert_exit(&plan, 2);
     assert!(stdout(&plan).contains("now resolves to"), "{}", stdout(&plan));
-    docker(&["rmi", &image]);
 }
 
 #[test]
