@@ -72,7 +72,13 @@ impl std::fmt::Debug for ApplySecrets {
 }
 
 /// Carry out `plan`. Secret values are not in the plan: `secrets` holds them.
-pub async fn apply(engine: Arc<dyn Engine>, plan: &Plan, secrets: &ApplySecrets, opts: &ApplyOptions, progress: Progress) -> Outcome {
+pub async fn apply(
+    engine: Arc<dyn Engine>,
+    plan: &Plan,
+    secrets: &ApplySecrets,
+    opts: &ApplyOptions,
+    progress: Progress,
+) -> Outcome {
     let mut outcome = Outcome::default();
     let mut failed_apps = BTreeSet::new();
 
@@ -80,8 +86,8 @@ pub async fn apply(engine: Arc<dyn Engine>, plan: &Plan, secrets: &ApplySecrets,
     for a in plan.actions.iter().filter(|a| a.kind == ActionKind::Pull) {
         let ActionDetail::Pull { image, platform, credential } = &a.detail else { continue };
         let auth = credential.as_ref().and_then(|c| secrets.pull_auth.get(c));
-        let r = timed(&progress, a, engine.pull(image, platform.as_deref(), auth)).await
-            .map_err(|e| match credential {
+        let r =
+            timed(&progress, a, engine.pull(image, platform.as_deref(), auth)).await.map_err(|e| match credential {
                 Some(c) => EngineError::Pull { image: image.clone(), message: format!("{e} (credential `{c}`)") },
                 None => e,
             });
@@ -95,10 +101,12 @@ pub async fn apply(engine: Arc<dyn Engine>, plan: &Plan, secrets: &ApplySecrets,
     // that the creates and replaces below need.
     let (removes, rest): (Vec<&Action>, Vec<&Action>) =
         plan.actions.iter().filter(|a| a.kind != ActionKind::Pull).partition(|a| a.kind == ActionKind::Remove);
-    run_groups(&engine, &plan.project, group(removes), &secrets.env, opts, &progress, &mut outcome, &mut failed_apps).await;
+    run_groups(&engine, &plan.project, group(removes), &secrets.env, opts, &progress, &mut outcome, &mut failed_apps)
+        .await;
 
     // 3. Each app's replaces and creates, apps in parallel.
-    run_groups(&engine, &plan.project, group(rest), &secrets.env, opts, &progress, &mut outcome, &mut failed_apps).await;
+    run_groups(&engine, &plan.project, group(rest), &secrets.env, opts, &progress, &mut outcome, &mut failed_apps)
+        .await;
     outcome
 }
 
@@ -130,7 +138,11 @@ async fn run_groups(
     for (app, actions) in groups {
         if failed_apps.contains(&app) {
             for a in &actions {
-                progress(Event::Skipped { kind: a.kind, target: a.target.clone(), why: "an earlier step of this app failed".into() });
+                progress(Event::Skipped {
+                    kind: a.kind,
+                    target: a.target.clone(),
+                    why: "an earlier step of this app failed".into(),
+                });
             }
             continue;
         }
@@ -160,7 +172,11 @@ async fn run_groups(
     }
 }
 
-async fn timed<T>(progress: &Progress, a: &Action, fut: impl std::future::Future<Output = Result<T, EngineError>>) -> Result<T, EngineError> {
+async fn timed<T>(
+    progress: &Progress,
+    a: &Action,
+    fut: impl std::future::Future<Output = Result<T, EngineError>>,
+) -> Result<T, EngineError> {
     progress(Event::Started { kind: a.kind, target: a.target.clone() });
     let t = Instant::now();
     let r = fut.await;
@@ -194,11 +210,18 @@ async fn run_one(engine: &dyn Engine, project: &str, a: &Action, secrets: &Secre
             }
             Ok(())
         }
-        ActionDetail::Replace { old_id, container, strategy } => replace(engine, project, old_id, container, *strategy, secrets).await,
+        ActionDetail::Replace { old_id, container, strategy } => {
+            replace(engine, project, old_id, container, *strategy, secrets).await
+        }
     }
 }
 
-async fn create(engine: &dyn Engine, project: &str, c: &DesiredContainer, secrets: &SecretEnv) -> Result<String, EngineError> {
+async fn create(
+    engine: &dyn Engine,
+    project: &str,
+    c: &DesiredContainer,
+    secrets: &SecretEnv,
+) -> Result<String, EngineError> {
     let image_id = engine.image_id(&c.config.image).await?.ok_or_else(|| EngineError::Call {
         action: format!("create {}", c.name),
         message: format!("image {} is not present locally", c.config.image),
@@ -214,7 +237,10 @@ async fn start_ready(engine: &dyn Engine, id: &str, c: &DesiredContainer) -> Res
 /// Long enough for the health check to pass: start period plus every retry.
 fn ready_timeout(c: &DesiredContainer) -> Duration {
     match &c.config.healthcheck {
-        Some(h) => Duration::from_nanos((h.start_period_ns + (h.interval_ns + h.timeout_ns) * (h.retries + 1)) as u64) + Duration::from_secs(10),
+        Some(h) => {
+            Duration::from_nanos((h.start_period_ns + (h.interval_ns + h.timeout_ns) * (h.retries + 1)) as u64)
+                + Duration::from_secs(10)
+        }
         None => Duration::from_secs(30),
     }
 }
@@ -223,7 +249,14 @@ fn ready_timeout(c: &DesiredContainer) -> Duration {
 /// goes. Stop-first (shared host port): the old one stops first and is
 /// started again if the new one fails. The old container is renamed aside so
 /// the new one can take its name, and renamed back on failure.
-async fn replace(engine: &dyn Engine, project: &str, old_id: &str, c: &DesiredContainer, strategy: ReplaceStrategy, secrets: &SecretEnv) -> Result<(), EngineError> {
+async fn replace(
+    engine: &dyn Engine,
+    project: &str,
+    old_id: &str,
+    c: &DesiredContainer,
+    strategy: ReplaceStrategy,
+    secrets: &SecretEnv,
+) -> Result<(), EngineError> {
     let aside = format!("{}-old-{}", c.name, &old_id[..old_id.len().min(8)]);
     if strategy == ReplaceStrategy::StopFirst {
         engine.stop(old_id).await?;

@@ -82,7 +82,10 @@ pub enum EnvValue {
     Plain(String),
     /// A value from a `kind: env` credential: which file, and a keyed hash of
     /// the value (changes when the secret changes, reveals nothing).
-    Secret { credential: String, fingerprint: String },
+    Secret {
+        credential: String,
+        fingerprint: String,
+    },
 }
 
 /// A published port.

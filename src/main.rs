@@ -11,10 +11,6 @@ fn main() -> ExitCode {
         .add_directive("bollard=info".parse().expect("static directive"))
         .add_directive("hyper=info".parse().expect("static directive"))
         .add_directive("reqwest=info".parse().expect("static directive"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).init();
     berth::cli::main()
 }

@@ -12,8 +12,8 @@ use crate::plan::{ActionDetail, Plan};
 use crate::secrets::{CredentialKind, Credentials};
 use crate::source::SourceError;
 use crate::spec::{PullPolicy, Repo};
-use std::collections::BTreeMap;
 use secrecy::ExposeSecret;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// How to load a repository.
@@ -66,13 +66,21 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
     };
     let fingerprint_key = crate::state::fingerprint_key().map_err(PipelineError::FingerprintKey)?;
     let order = crate::source::credentials_added_order(&snapshot.root);
-    let inputs = crate::resolve::Inputs { credentials: &credentials, fingerprint_key: &fingerprint_key, added_order: order.as_deref() };
+    let inputs = crate::resolve::Inputs {
+        credentials: &credentials,
+        fingerprint_key: &fingerprint_key,
+        added_order: order.as_deref(),
+    };
     let desired = crate::resolve::resolve(&repo, &inputs).map_err(PipelineError::Invalid)?;
     Ok(Loaded { repo, desired, credentials, fingerprint_key })
 }
 
 /// Decrypt the credential files; no files, no identity needed.
-fn decrypt(snapshot: &crate::source::Snapshot, opts: &LoadOptions, recipients: &[String]) -> Result<Credentials, Vec<Diagnostic>> {
+fn decrypt(
+    snapshot: &crate::source::Snapshot,
+    opts: &LoadOptions,
+    recipients: &[String],
+) -> Result<Credentials, Vec<Diagnostic>> {
     crate::secrets::load_repo_credentials(snapshot, opts.identity.as_deref(), recipients)
 }
 
@@ -90,10 +98,12 @@ pub struct PlanOptions {
 /// registry HEAD per image whose tag is to be checked (`pull.policy:
 /// always`, `--refresh-remote`).
 pub async fn plan(engine: &dyn Engine, loaded: &Loaded, opts: PlanOptions) -> Result<Plan, PipelineError> {
-    let (observed, remote) = tokio::join!(engine.observe(&loaded.desired.project), remote_digests(loaded, opts.refresh_remote));
+    let (observed, remote) =
+        tokio::join!(engine.observe(&loaded.desired.project), remote_digests(loaded, opts.refresh_remote));
     let mut observed = observed?;
     observed.remote = remote;
-    let diff_opts = DiffOptions { repo: loaded.repo.root.to_string_lossy().into_owned(), allow_empty: opts.allow_empty };
+    let diff_opts =
+        DiffOptions { repo: loaded.repo.root.to_string_lossy().into_owned(), allow_empty: opts.allow_empty };
     Ok(crate::plan::diff(&loaded.desired, &observed, &diff_opts))
 }
 
@@ -113,10 +123,9 @@ async fn remote_digests(loaded: &Loaded, all: bool) -> BTreeMap<String, RemoteDi
     let insecure = loaded.repo.settings.insecure_registries.iter().map(|r| r.value.clone()).collect();
     let client = RegistryClient::new(RegistryOptions { insecure, ..Default::default() });
     let checks = wanted.into_iter().map(|(image, cred)| {
-        let login = cred.and_then(|c| loaded.credentials.registry(c)).map(|l| Login {
-            username: l.username.clone(),
-            password: l.password.expose_secret().to_string(),
-        });
+        let login = cred
+            .and_then(|c| loaded.credentials.registry(c))
+            .map(|l| Login { username: l.username.clone(), password: l.password.expose_secret().to_string() });
         let client = &client;
         async move {
             let r = match client.digest(image, login.as_ref(), cred).await {
@@ -170,11 +179,15 @@ fn apply_secrets(plan: &Plan, credentials: &Credentials, key: &[u8]) -> Result<A
                         _ => None,
                     };
                     let Some(value) = value else {
-                        return Err(PipelineError::StaleSecrets(format!("secret env {env_key} of credential `{credential}` is gone")));
+                        return Err(PipelineError::StaleSecrets(format!(
+                            "secret env {env_key} of credential `{credential}` is gone"
+                        )));
                     };
                     let value = value.expose_secret();
                     if &crate::resolve::fingerprint(key, credential, env_key, value) != fingerprint {
-                        return Err(PipelineError::StaleSecrets(format!("secret env {env_key} of credential `{credential}` changed")));
+                        return Err(PipelineError::StaleSecrets(format!(
+                            "secret env {env_key} of credential `{credential}` changed"
+                        )));
                     }
                     out.env.entry(container.name.clone()).or_default().insert(env_key.clone(), value.to_string());
                 }

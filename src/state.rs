@@ -27,13 +27,19 @@ pub fn state_dir() -> PathBuf {
 /// Machines that plan against the same engine should share it.
 pub fn fingerprint_key() -> Result<Vec<u8>, std::io::Error> {
     if let Ok(hex_key) = std::env::var("BERTH_FINGERPRINT_KEY") {
-        return hex::decode(hex_key.trim())
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("BERTH_FINGERPRINT_KEY is not hex: {e}")));
+        return hex::decode(hex_key.trim()).map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("BERTH_FINGERPRINT_KEY is not hex: {e}"))
+        });
     }
     let path = state_dir().join("fingerprint.key");
     match std::fs::read(&path) {
         Ok(k) if k.len() >= 32 => return Ok(k),
-        Ok(_) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is too short", path.display()))),
+        Ok(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} is too short", path.display()),
+            ))
+        }
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         Err(_) => {}
     }

@@ -89,7 +89,11 @@ fn read_plan(path: &Path) -> anyhow::Result<Plan> {
     let plan: Plan = serde_json::from_slice(&text)
         .map_err(|e| anyhow::anyhow!("failed to read plan file {}: not a berth plan ({e})", path.display()))?;
     if plan.format_version != FORMAT_VERSION {
-        anyhow::bail!("plan file {} has format version {}, this berth reads {FORMAT_VERSION}; run `berth plan --out` again", path.display(), plan.format_version);
+        anyhow::bail!(
+            "plan file {} has format version {}, this berth reads {FORMAT_VERSION}; run `berth plan --out` again",
+            path.display(),
+            plan.format_version
+        );
     }
     Ok(plan)
 }
@@ -112,7 +116,9 @@ async fn checked_saved_plan(engine: &dyn Engine, path: &Path) -> anyhow::Result<
 /// Ask on a terminal; refuse without one.
 fn confirm() -> anyhow::Result<bool> {
     if !std::io::stdin().is_terminal() {
-        anyhow::bail!("refusing to apply without confirmation: stdin is not a terminal; pass --auto-approve to apply unattended");
+        anyhow::bail!(
+            "refusing to apply without confirmation: stdin is not a terminal; pass --auto-approve to apply unattended"
+        );
     }
     print!("\nApply these changes? Only 'yes' is accepted: ");
     std::io::stdout().flush()?;

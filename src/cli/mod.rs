@@ -94,7 +94,9 @@ pub fn main() -> ExitCode {
             Command::Apply(a) => apply::run(a, &load).await,
             Command::Report(a) => report::run(a, &load).await,
             Command::Secrets(a) => secrets::run(a, &crate::secrets::SecretsContext { identity: load.identity.clone() }),
-            Command::Registry(a) => registry::run(a, &crate::secrets::SecretsContext { identity: load.identity.clone() }),
+            Command::Registry(a) => {
+                registry::run(a, &crate::secrets::SecretsContext { identity: load.identity.clone() })
+            }
             Command::Schema { out } => schema(&out),
         }
     });

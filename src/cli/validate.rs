@@ -8,6 +8,9 @@ pub fn run(repo: &Path, load: &crate::pipeline::LoadOptions) -> anyhow::Result<u
     let n = loaded.desired.apps.len();
     let containers: usize = loaded.desired.apps.iter().map(|a| a.containers.len()).sum();
     let creds = loaded.credentials.items.len();
-    println!("Valid: project {}, {n} app(s), {containers} container(s), {creds} credential(s).", loaded.desired.project);
+    println!(
+        "Valid: project {}, {n} app(s), {containers} container(s), {creds} credential(s).",
+        loaded.desired.project
+    );
     Ok(EXIT_OK)
 }

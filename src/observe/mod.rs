@@ -117,7 +117,10 @@ pub struct PullAuth {
 impl std::fmt::Debug for PullAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the password, not even in debug logs.
-        f.debug_struct("PullAuth").field("server", &self.server).field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("PullAuth")
+            .field("server", &self.server)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -148,7 +151,13 @@ pub trait Engine: Send + Sync {
     /// The local image id of a reference, if present.
     async fn image_id(&self, image: &str) -> Result<Option<String>, EngineError>;
     /// Create (not start) a container with berth's labels; returns its id.
-    async fn create(&self, project: &str, c: &DesiredContainer, spec_hash: &str, secrets: &SecretEnv) -> Result<String, EngineError>;
+    async fn create(
+        &self,
+        project: &str,
+        c: &DesiredContainer,
+        spec_hash: &str,
+        secrets: &SecretEnv,
+    ) -> Result<String, EngineError>;
     async fn start(&self, id: &str) -> Result<(), EngineError>;
     async fn stop(&self, id: &str) -> Result<(), EngineError>;
     async fn remove(&self, id: &str) -> Result<(), EngineError>;

@@ -7,7 +7,9 @@
 //! Field-level changes come from the `berth.config` label, so only declared
 //! values are ever compared.
 
-use super::{Action, ActionDetail, ActionKind, FieldChange, Note, Plan, ReplaceStrategy, Summary, Unknown, FORMAT_VERSION};
+use super::{
+    Action, ActionDetail, ActionKind, FieldChange, Note, Plan, ReplaceStrategy, Summary, Unknown, FORMAT_VERSION,
+};
 use crate::desired::{ContainerConfig, Desired, DesiredApp, DesiredContainer};
 use crate::observe::{ContainerState, Observed, ObservedContainer, RemoteDigest};
 use crate::spec::PullPolicy;
@@ -43,7 +45,10 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
     for app in &desired.apps {
         let existing = by_app.remove(app.name.as_str()).unwrap_or_default();
         if app.suspended {
-            notes.push(Note { app: Some(app.name.clone()), message: format!("app {} is suspended: berth neither changes nor prunes it", app.name) });
+            notes.push(Note {
+                app: Some(app.name.clone()),
+                message: format!("app {} is suspended: berth neither changes nor prunes it", app.name),
+            });
             continue;
         }
         let image_id = observed.images.get(&app.image).map(String::as_str);
@@ -56,44 +61,45 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
             }
             Some(RemoteDigest::Digest(d)) if image_id.is_some() => {
                 let at_digest = digest_ref(&app.image, d).and_then(|r| observed.images.get(&r)).map(String::as_str);
-                (at_digest != image_id).then(|| format!("image tag {} now resolves to {} in the registry", familiar_image(&app.image), short_id(d)))
+                (at_digest != image_id).then(|| {
+                    format!("image tag {} now resolves to {} in the registry", familiar_image(&app.image), short_id(d))
+                })
             }
             _ => None,
         };
-        if let Some(reason) = &moved {
+        // One pull per image and platform, however many apps use it.
+        let mut pull = |reason: &str| {
             let platform = app.containers.first().and_then(|c| c.config.platform.clone());
             if pulled.insert((app.image.clone(), platform.clone())) {
                 pulls.push(Action {
                     kind: ActionKind::Pull,
                     app: app.name.clone(),
                     target: familiar_image(&app.image),
-                    reason: reason.clone(),
+                    reason: reason.to_string(),
                     changes: Vec::new(),
-                    detail: ActionDetail::Pull { image: app.image.clone(), platform, credential: app.pull_credential.name.clone() },
+                    detail: ActionDetail::Pull {
+                        image: app.image.clone(),
+                        platform,
+                        credential: app.pull_credential.name.clone(),
+                    },
                 });
             }
+        };
+        if let Some(reason) = &moved {
+            pull(reason);
         }
         match (image_id, app.pull_policy) {
             (None, PullPolicy::Never) => {
                 unknowns.push(Unknown {
                     app: app.name.clone(),
-                    message: format!("image {} is not present locally and pull.policy is never", familiar_image(&app.image)),
+                    message: format!(
+                        "image {} is not present locally and pull.policy is never",
+                        familiar_image(&app.image)
+                    ),
                 });
                 continue;
             }
-            (None, _) => {
-                let platform = app.containers.first().and_then(|c| c.config.platform.clone());
-                if pulled.insert((app.image.clone(), platform.clone())) {
-                    pulls.push(Action {
-                        kind: ActionKind::Pull,
-                        app: app.name.clone(),
-                        target: familiar_image(&app.image),
-                        reason: "image not present locally".into(),
-                        changes: Vec::new(),
-                        detail: ActionDetail::Pull { image: app.image.clone(), platform, credential: app.pull_credential.name.clone() },
-                    });
-                }
-            }
+            (None, _) => pull("image not present locally"),
             (Some(_), _) => {}
         }
         plan_app(app, image_id, moved.as_deref(), &existing, &mut changes);
@@ -115,7 +121,8 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
         }
     }
 
-    let images: Vec<String> = desired.apps.iter().map(|a| a.image.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let images: Vec<String> =
+        desired.apps.iter().map(|a| a.image.clone()).collect::<BTreeSet<_>>().into_iter().collect();
     let mut actions = pulls;
     actions.append(&mut changes);
     Plan {
@@ -133,7 +140,13 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
 
 /// Container actions of one app: create what is missing, replace what
 /// differs, remove replicas and processes no longer declared.
-fn plan_app(app: &DesiredApp, image_id: Option<&str>, moved: Option<&str>, existing: &[&ObservedContainer], out: &mut Vec<Action>) {
+fn plan_app(
+    app: &DesiredApp,
+    image_id: Option<&str>,
+    moved: Option<&str>,
+    existing: &[&ObservedContainer],
+    out: &mut Vec<Action>,
+) {
     let mut by_name: BTreeMap<&str, &ObservedContainer> = existing.iter().map(|c| (c.name.as_str(), *c)).collect();
     for want in &app.containers {
         match by_name.remove(want.name.as_str()) {
@@ -162,7 +175,12 @@ fn plan_app(app: &DesiredApp, image_id: Option<&str>, moved: Option<&str>, exist
     }
 }
 
-fn replace_if_needed(want: &DesiredContainer, have: &ObservedContainer, image_id: Option<&str>, moved: Option<&str>) -> Option<Action> {
+fn replace_if_needed(
+    want: &DesiredContainer,
+    have: &ObservedContainer,
+    image_id: Option<&str>,
+    moved: Option<&str>,
+) -> Option<Action> {
     let mut reasons: Vec<String> = moved.map(String::from).into_iter().collect();
     let mut changes = match &have.config {
         Some(old) => config_changes(old, &want.config),
@@ -200,7 +218,9 @@ fn replace_if_needed(want: &DesiredContainer, have: &ObservedContainer, image_id
     if reasons.is_empty() {
         return None;
     }
-    let strategy = if shares_host_port(have.config.as_ref(), &want.config) || have.config.is_none() && !want.config.ports.is_empty() {
+    let strategy = if shares_host_port(have.config.as_ref(), &want.config)
+        || have.config.is_none() && !want.config.ports.is_empty()
+    {
         ReplaceStrategy::StopFirst
     } else {
         ReplaceStrategy::StartFirst

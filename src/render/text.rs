@@ -89,7 +89,8 @@ fn write_change(w: &mut dyn Write, c: &FieldChange, create: bool) -> io::Result<
         Some(s) if quote => format!("{s:?}"),
         Some(s) => s.clone(),
     };
-    let multiline = c.old.as_deref().is_some_and(|s| s.contains('\n')) || c.new.as_deref().is_some_and(|s| s.contains('\n'));
+    let multiline =
+        c.old.as_deref().is_some_and(|s| s.contains('\n')) || c.new.as_deref().is_some_and(|s| s.contains('\n'));
     if multiline {
         writeln!(w, "    {}:", c.path)?;
         let (o, n) = (c.old.as_deref().unwrap_or(""), c.new.as_deref().unwrap_or(""));

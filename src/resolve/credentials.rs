@@ -32,9 +32,17 @@ pub struct DefaultCredential {
 
 /// Decide the default: explicit, else first added in git, else alphabetical.
 /// `added_order` lists credential names oldest first (from git), if known.
-pub fn default_credential(explicit: Option<&str>, creds: &Credentials, added_order: Option<&[String]>) -> Option<DefaultCredential> {
+pub fn default_credential(
+    explicit: Option<&str>,
+    creds: &Credentials,
+    added_order: Option<&[String]>,
+) -> Option<DefaultCredential> {
     if let Some(name) = explicit {
-        return Some(DefaultCredential { name: name.to_string(), why: "credentials.default in berth.yaml".into(), explicit: true });
+        return Some(DefaultCredential {
+            name: name.to_string(),
+            why: "credentials.default in berth.yaml".into(),
+            explicit: true,
+        });
     }
     let registries: Vec<&str> = registry_creds(creds).map(|(n, _)| n).collect();
     if let Some(order) = added_order {
@@ -58,11 +66,20 @@ fn registry_creds(creds: &Credentials) -> impl Iterator<Item = (&str, String)> {
 }
 
 /// Runtime-pull credential for `image` (normalized), per SPEC §3.2.
-pub fn pull_credential(image: &str, explicit: Option<&str>, creds: &Credentials, default: Option<&DefaultCredential>) -> Result<Choice, String> {
+pub fn pull_credential(
+    image: &str,
+    explicit: Option<&str>,
+    creds: &Credentials,
+    default: Option<&DefaultCredential>,
+) -> Result<Choice, String> {
     if let Some(name) = explicit {
         return match creds.items.get(name).map(|c| &c.kind) {
-            Some(CredentialKind::Registry(_)) | None => Ok(Choice { name: Some(name.to_string()), why: "pull.credential of the app".into() }),
-            Some(_) => Err(format!("credential `{name}` is not a `kind: registry` credential and cannot be used to pull")),
+            Some(CredentialKind::Registry(_)) | None => {
+                Ok(Choice { name: Some(name.to_string()), why: "pull.credential of the app".into() })
+            }
+            Some(_) => {
+                Err(format!("credential `{name}` is not a `kind: registry` credential and cannot be used to pull"))
+            }
         };
     }
     let registry = image_registry(image);
@@ -96,6 +113,9 @@ pub fn push_credential(server: &str, explicit: Option<&str>, creds: &Credentials
     match matching.as_slice() {
         [] => Ok(Choice { name: None, why: format!("anonymous: no credential for {server}") }),
         [one] => Ok(Choice { name: Some(one.to_string()), why: format!("the only credential for {server}") }),
-        several => Err(format!("several credentials are for {server} ({}); pick one with `registry.credential`", several.join(", "))),
+        several => Err(format!(
+            "several credentials are for {server} ({}); pick one with `registry.credential`",
+            several.join(", ")
+        )),
     }
 }

@@ -14,10 +14,12 @@ pub mod names;
 
 pub use credentials::{Choice, DefaultCredential};
 
-use crate::desired::{ContainerConfig, Desired, DesiredApp, DesiredContainer, EnvValue, Health, Mount, MountKind, PortBinding};
+use crate::desired::{
+    ContainerConfig, Desired, DesiredApp, DesiredContainer, EnvValue, Health, Mount, MountKind, PortBinding,
+};
 use crate::diag::Diagnostic;
-use crate::spec::values::{self, VolumeSource};
 use crate::secrets::Credentials;
+use crate::spec::values::{self, VolumeSource};
 use crate::spec::{AppFile, At, ProcessSpec, Repo};
 use hmac::{Hmac, Mac};
 use std::collections::BTreeMap;
@@ -39,7 +41,8 @@ pub const DEFAULT_PROCESS: &str = "web";
 pub fn resolve(repo: &Repo, inputs: &Inputs) -> Result<Desired, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut apps = Vec::new();
-    let explicit_default = repo.settings.credentials.as_ref().and_then(|c| c.default.as_ref()).map(|d| d.value.as_str());
+    let explicit_default =
+        repo.settings.credentials.as_ref().and_then(|c| c.default.as_ref()).map(|d| d.value.as_str());
     let default = credentials::default_credential(explicit_default, inputs.credentials, inputs.added_order);
     for app in &repo.apps {
         match resolve_app(repo, app, inputs, default.as_ref()) {
@@ -58,7 +61,12 @@ fn unsupported(app: &AppFile, line: u32, col: u32, what: &str) -> Diagnostic {
         .hint("remove it for now, or use an `image:` app")
 }
 
-fn resolve_app(repo: &Repo, app: &AppFile, inputs: &Inputs, default: Option<&DefaultCredential>) -> Result<DesiredApp, Vec<Diagnostic>> {
+fn resolve_app(
+    repo: &Repo,
+    app: &AppFile,
+    inputs: &Inputs,
+    default: Option<&DefaultCredential>,
+) -> Result<DesiredApp, Vec<Diagnostic>> {
     let spec = &app.spec;
     let mut diags = Vec::new();
     if let Some(b) = &spec.build {
@@ -71,11 +79,12 @@ fn resolve_app(repo: &Repo, app: &AppFile, inputs: &Inputs, default: Option<&Def
     let image = values::parse_image(&image_at.value).expect("validated image reference");
     let explicit = spec.pull.as_ref().and_then(|p| p.credential.as_ref());
     let pull_credential =
-        credentials::pull_credential(&image, explicit.map(|c| c.value.as_str()), inputs.credentials, default).unwrap_or_else(|message| {
-            let at = explicit.map_or((image_at.line, image_at.col), |c| (c.line, c.col));
-            diags.push(Diagnostic::new(&app.path, at.0, at.1, message));
-            Choice { name: None, why: String::new() }
-        });
+        credentials::pull_credential(&image, explicit.map(|c| c.value.as_str()), inputs.credentials, default)
+            .unwrap_or_else(|message| {
+                let at = explicit.map_or((image_at.line, image_at.col), |c| (c.line, c.col));
+                diags.push(Diagnostic::new(&app.path, at.0, at.1, message));
+                Choice { name: None, why: String::new() }
+            });
     let mut base = base_config(repo, app, &image);
     secret_env(app, inputs, &mut base, &mut diags);
     if !diags.is_empty() {
@@ -126,7 +135,8 @@ fn secret_env(app: &AppFile, inputs: &Inputs, config: &mut ContainerConfig, diag
     for name in &app.spec.secret_env {
         let Some(cred) = inputs.credentials.items.get(&name.value) else { continue }; // validate reported it
         let crate::secrets::CredentialKind::Env(set) = &cred.kind else {
-            let msg = format!("credential `{}` is not a `kind: env` credential and cannot be used in secret-env", name.value);
+            let msg =
+                format!("credential `{}` is not a `kind: env` credential and cannot be used in secret-env", name.value);
             diags.push(Diagnostic::new(&app.path, name.line, name.col, msg));
             continue;
         };
@@ -137,11 +147,19 @@ fn secret_env(app: &AppFile, inputs: &Inputs, config: &mut ContainerConfig, diag
                     diags.push(Diagnostic::new(&app.path, name.line, name.col, msg).hint("keep one of them"));
                 }
                 Some(EnvValue::Secret { credential, .. }) => {
-                    let msg = format!("env `{key}` is set by two secret-env credentials: `{credential}` and `{}`", name.value);
+                    let msg = format!(
+                        "env `{key}` is set by two secret-env credentials: `{credential}` and `{}`",
+                        name.value
+                    );
                     diags.push(Diagnostic::new(&app.path, name.line, name.col, msg));
                 }
                 None => {
-                    let fingerprint = fingerprint(inputs.fingerprint_key, &name.value, key, secrecy::ExposeSecret::expose_secret(value));
+                    let fingerprint = fingerprint(
+                        inputs.fingerprint_key,
+                        &name.value,
+                        key,
+                        secrecy::ExposeSecret::expose_secret(value),
+                    );
                     config.env.insert(key.clone(), EnvValue::Secret { credential: name.value.clone(), fingerprint });
                 }
             }
@@ -179,7 +197,8 @@ fn base_config(repo: &Repo, app: &AppFile, image: &str) -> ContainerConfig {
         .collect();
     mounts.sort();
     let resources = spec.resources.as_ref();
-    let memory = resources.and_then(|r| r.memory.as_ref()).map(|m| values::parse_memory(&m.value).expect("validated memory"));
+    let memory =
+        resources.and_then(|r| r.memory.as_ref()).map(|m| values::parse_memory(&m.value).expect("validated memory"));
     let nano_cpus = resources.and_then(|r| r.cpus.as_ref()).map(|c| (c.value * 1e9).round() as i64);
     let healthcheck = spec.healthcheck.as_ref().map(|h| {
         let dur = |d: &Option<At<String>>, default: u64| {

@@ -52,14 +52,20 @@ impl RegistryView {
         let a = spec.registry.as_ref();
         let g = settings.registry.as_ref();
         let s = |v: Option<&crate::spec::At<String>>| v.map(|v| v.value.trim().to_string()).unwrap_or_default();
-        let tags = |v: Option<&Vec<crate::spec::At<String>>>| v.map(|t| t.iter().map(|x| x.value.trim().to_string()).collect::<Vec<_>>());
+        let tags = |v: Option<&Vec<crate::spec::At<String>>>| {
+            v.map(|t| t.iter().map(|x| x.value.trim().to_string()).collect::<Vec<_>>())
+        };
         let server = s(a.and_then(|a| a.server.as_ref()));
         let global_server = s(g.and_then(|g| g.server.as_ref()));
         let chosen = if server.is_empty() { &global_server } else { &server };
         let computed_server = if chosen.is_empty() { String::new() } else { normalize_server(chosen) };
         let template = s(a.and_then(|a| a.image_repo_template.as_ref()));
         let global_template = s(g.and_then(|g| g.image_repo_template.as_ref()));
-        let computed_template = [&template, &global_template].into_iter().find(|t| !t.is_empty()).cloned().unwrap_or_else(|| DEFAULT_TEMPLATE.into());
+        let computed_template = [&template, &global_template]
+            .into_iter()
+            .find(|t| !t.is_empty())
+            .cloned()
+            .unwrap_or_else(|| DEFAULT_TEMPLATE.into());
         let image_repo = s(a.and_then(|a| a.image_repo.as_ref()));
         let computed_image_repo = if image_repo.is_empty() {
             render_template(&computed_template, app, project).unwrap_or_else(|_| format!("app-{app}"))
@@ -95,7 +101,11 @@ impl RegistryView {
         if self.computed_server.is_empty() {
             self.computed_image_repo.clone()
         } else {
-            format!("{}/{}", self.computed_server.trim_end_matches('/'), self.computed_image_repo.trim_start_matches('/'))
+            format!(
+                "{}/{}",
+                self.computed_server.trim_end_matches('/'),
+                self.computed_image_repo.trim_start_matches('/')
+            )
         }
     }
 }

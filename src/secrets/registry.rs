@@ -34,7 +34,12 @@ mod tests {
 
     #[test]
     fn docker_hub_aliases_are_one() {
-        for a in crate::spec::values::DOCKER_HUB_ALIASES.iter().chain(&["https://index.docker.io/v1/", "Docker.IO", "https://index.docker.io/v1", "index.docker.io/v1/"]) {
+        for a in crate::spec::values::DOCKER_HUB_ALIASES.iter().chain(&[
+            "https://index.docker.io/v1/",
+            "Docker.IO",
+            "https://index.docker.io/v1",
+            "index.docker.io/v1/",
+        ]) {
             assert_eq!(normalize_server(a), "docker.io", "{a}");
             assert_eq!(login_credential_name(a, None), "docker-io", "{a}");
         }

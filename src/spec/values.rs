@@ -462,7 +462,9 @@ mod server_tests {
 
     #[test]
     fn hub_aliases_are_one_registry() {
-        for s in ["docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com", "https://index.docker.io/v1/"] {
+        for s in
+            ["docker.io", "index.docker.io", "registry-1.docker.io", "hub.docker.com", "https://index.docker.io/v1/"]
+        {
             assert_eq!(normalize_server(s), "docker.io", "{s}");
         }
         assert_eq!(normalize_server("https://ghcr.io/"), "ghcr.io");

@@ -80,8 +80,18 @@ fn secrets_reach_the_container_and_nothing_else() {
     let key = keygen(&repo.state_dir());
     repo.berth_yaml(&format!("recipients: [{}]\n", key.public));
     age_encrypt(&repo, "db", &key.public, &format!("kind: env\nvalues:\n  DATABASE_URL: {canary_env}\n"));
-    age_encrypt(&repo, "private", &key.public, &format!("kind: registry\nserver: {}\nusername: bob\npassword: {canary_pw}\n", registry.host()));
-    repo.app("api", &format!("image: {image}\nsecret-env: [db]\nenv: {{PLAIN: visible}}\nprocesses:\n  web:\n    command: {SLEEPER}\n"));
+    age_encrypt(
+        &repo,
+        "private",
+        &key.public,
+        &format!("kind: registry\nserver: {}\nusername: bob\npassword: {canary_pw}\n", registry.host()),
+    );
+    repo.app(
+        "api",
+        &format!(
+            "image: {image}\nsecret-env: [db]\nenv: {{PLAIN: visible}}\nprocesses:\n  web:\n    command: {SLEEPER}\n"
+        ),
+    );
 
     let plan_file = repo.state_dir().join("saved-plan.json");
     let mut outputs = Vec::new();
@@ -125,7 +135,8 @@ fn secrets_reach_the_container_and_nothing_else() {
             if f.extension().is_some_and(|e| e == "age") {
                 continue;
             }
-            haystacks.push((f.display().to_string(), String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned()));
+            haystacks
+                .push((f.display().to_string(), String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned()));
         }
     }
     if let Ok(real) = std::fs::read_to_string("/root/.docker/config.json") {
@@ -157,7 +168,12 @@ fn secrets_reach_the_container_and_nothing_else() {
     docker_ok(&["rm", "-f", &c.name]);
     assert_exit(&run(&repo, &key, &["plan", "--out", stale.to_str().unwrap()], false), 0);
     age_encrypt(&repo, "db", &key.public, "kind: env\nvalues:\n  DATABASE_URL: third\n");
-    let out = repo.command().env("BERTH_AGE_IDENTITY", &key.file).args(["apply", stale.to_str().unwrap(), "--auto-approve"]).output().unwrap();
+    let out = repo
+        .command()
+        .env("BERTH_AGE_IDENTITY", &key.file)
+        .args(["apply", stale.to_str().unwrap(), "--auto-approve"])
+        .output()
+        .unwrap();
     assert_exit(&out, 1);
     assert!(stderr(&out).contains("stale"), "{}", stderr(&out));
 }
@@ -171,7 +187,12 @@ fn a_wrong_password_fails_the_pull_naming_the_credential() {
     let _untag = Untag(image.clone());
     let repo = TestRepo::new("deniedpull");
     let key = keygen(&repo.state_dir());
-    age_encrypt(&repo, "reg", &key.public, &format!("kind: registry\nserver: {}\nusername: bob\npassword: wrong-password-x\n", registry.host()));
+    age_encrypt(
+        &repo,
+        "reg",
+        &key.public,
+        &format!("kind: registry\nserver: {}\nusername: bob\npassword: wrong-password-x\n", registry.host()),
+    );
     repo.app("a", &format!("image: {image}\nprocesses:\n  web:\n    command: {SLEEPER}\n"));
     let out = run(&repo, &key, &["apply", "--auto-approve"], false);
     assert_exit(&out, 1);
@@ -187,7 +208,12 @@ fn several_matching_credentials_need_a_choice_or_a_default() {
     let repo = TestRepo::new("severalcreds");
     let key = keygen(&repo.state_dir());
     for name in ["one", "two"] {
-        age_encrypt(&repo, name, &key.public, &format!("kind: registry\nserver: 127.0.0.1:5999\nusername: {name}\npassword: p\n"));
+        age_encrypt(
+            &repo,
+            name,
+            &key.public,
+            &format!("kind: registry\nserver: 127.0.0.1:5999\nusername: {name}\npassword: p\n"),
+        );
     }
     repo.app("a", "image: 127.0.0.1:5999/x:1\n");
     let out = run(&repo, &key, &["validate"], false);
@@ -230,20 +256,42 @@ fn the_default_credential_is_the_first_added_in_git_history() {
 fn deploys_from_token_auth_and_tls_registries() {
     require_engine();
     let token = TestRegistry::with_token_auth("alice", "tok-pass");
-    let tls = TestRegistry::start(RegistrySetup { tls: true, ca_in_certs_d: true, token_auth: None, basic_auth: Some(("carol".into(), "tls-pass".into())) });
+    let tls = TestRegistry::start(RegistrySetup {
+        tls: true,
+        ca_in_certs_d: true,
+        token_auth: None,
+        basic_auth: Some(("carol".into(), "tls-pass".into())),
+    });
     let a = token.push("busybox:1.36", "team/a:1", Some(("alice", "tok-pass"))).reference;
     let b = tls.push("busybox:1.36", "team/b:1", Some(("carol", "tls-pass"))).reference;
     let (_ua, _ub) = (Untag(a.clone()), Untag(b.clone()));
     let repo = TestRepo::new("tokentls");
     let key = keygen(&repo.state_dir());
-    age_encrypt(&repo, "tok", &key.public, &format!("kind: registry\nserver: {}\nusername: alice\npassword: tok-pass\n", token.host()));
-    age_encrypt(&repo, "tls", &key.public, &format!("kind: registry\nserver: {}\nusername: carol\npassword: tls-pass\n", tls.host()));
+    age_encrypt(
+        &repo,
+        "tok",
+        &key.public,
+        &format!("kind: registry\nserver: {}\nusername: alice\npassword: tok-pass\n", token.host()),
+    );
+    age_encrypt(
+        &repo,
+        "tls",
+        &key.public,
+        &format!("kind: registry\nserver: {}\nusername: carol\npassword: tls-pass\n", tls.host()),
+    );
     for (name, image) in [("a", &a), ("b", &b)] {
-        repo.app(name, &format!("image: {image}\npull: {{policy: always}}\nprocesses:\n  web:\n    command: {SLEEPER}\n"));
+        repo.app(
+            name,
+            &format!("image: {image}\npull: {{policy: always}}\nprocesses:\n  web:\n    command: {SLEEPER}\n"),
+        );
     }
     let plan = run(&repo, &key, &["plan"], false);
     assert_exit(&plan, 0);
-    assert!(stdout(&plan).contains(&format!("↓ pull {a}")) && stdout(&plan).contains(&format!("↓ pull {b}")), "{}", stdout(&plan));
+    assert!(
+        stdout(&plan).contains(&format!("↓ pull {a}")) && stdout(&plan).contains(&format!("↓ pull {b}")),
+        "{}",
+        stdout(&plan)
+    );
     assert_exit(&run(&repo, &key, &["apply", "--auto-approve"], false), 0);
     assert_eq!(repo.containers().len(), 2);
     assert_exit(&run(&repo, &key, &["plan", "--detailed-exitcode"], false), 0);

@@ -46,7 +46,11 @@ fn apply_converges_and_an_unchanged_repo_makes_no_engine_calls() {
 
     let plan = repo.berth(&["plan", "--detailed-exitcode"]);
     assert_exit(&plan, 2);
-    assert!(stdout(&plan).contains("Plan: 0 to build, 0 to pull, 0 to push, 3 to create, 0 to replace, 0 to remove."), "{}", stdout(&plan));
+    assert!(
+        stdout(&plan).contains("Plan: 0 to build, 0 to pull, 0 to push, 3 to create, 0 to replace, 0 to remove."),
+        "{}",
+        stdout(&plan)
+    );
 
     let first = EventCounter::start(repo.project());
     assert_exit(&repo.berth(&["apply", "--auto-approve"]), 0);
@@ -142,12 +146,13 @@ fn drift_reports_stopped_removed_and_retagged_containers() {
     assert_no_changes(&repo);
 }
 
-
 #[test]
 fn removed_apps_are_pruned_but_volumes_stay_and_an_empty_repo_prunes_nothing() {
     require_engine();
     let repo = TestRepo::new("prune");
-    let app = |name: &str| format!("image: busybox:1.36\nprocesses:\n  web:\n    command: {SLEEPER}\nvolumes: [\"{name}-data:/data\"]\n");
+    let app = |name: &str| {
+        format!("image: busybox:1.36\nprocesses:\n  web:\n    command: {SLEEPER}\nvolumes: [\"{name}-data:/data\"]\n")
+    };
     repo.app("keep", &app("keep"));
     repo.app("gone", &app("gone"));
     assert_exit(&repo.berth(&["apply", "--auto-approve"]), 0);
@@ -156,7 +161,11 @@ fn removed_apps_are_pruned_but_volumes_stay_and_an_empty_repo_prunes_nothing() {
 
     repo.remove_app("gone");
     let plan = repo.berth(&["plan"]);
-    assert!(stdout(&plan).contains(&format!("- remove {}-gone-web-1 (app not in repository)", repo.project())), "{}", stdout(&plan));
+    assert!(
+        stdout(&plan).contains(&format!("- remove {}-gone-web-1 (app not in repository)", repo.project())),
+        "{}",
+        stdout(&plan)
+    );
     assert_exit(&repo.berth(&["apply", "--auto-approve"]), 0);
     let names: Vec<String> = repo.containers().into_iter().map(|c| c.name).collect();
     assert_eq!(names, vec![format!("{}-keep-web-1", repo.project())]);
@@ -177,7 +186,9 @@ fn suspended_app_is_left_alone() {
     require_engine();
     let repo = TestRepo::new("suspend");
     let spec = |env: &str, suspend: bool| {
-        format!("image: busybox:1.36\nsuspend: {suspend}\nenv: {{X: {env}}}\nprocesses:\n  web:\n    command: {SLEEPER}\n")
+        format!(
+            "image: busybox:1.36\nsuspend: {suspend}\nenv: {{X: {env}}}\nprocesses:\n  web:\n    command: {SLEEPER}\n"
+        )
     };
     repo.app("a", &spec("one", false));
     assert_exit(&repo.berth(&["apply", "--auto-approve"]), 0);

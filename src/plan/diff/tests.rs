@@ -126,7 +126,12 @@ fn env_change_replaces_with_field_diff() {
     assert_eq!(a.reason, "env.LOG_LEVEL changed");
     assert_eq!(
         a.changes,
-        vec![FieldChange { path: "env.LOG_LEVEL".into(), old: Some("info".into()), new: Some("debug".into()), sensitive: false }]
+        vec![FieldChange {
+            path: "env.LOG_LEVEL".into(),
+            old: Some("info".into()),
+            new: Some("debug".into()),
+            sensitive: false
+        }]
     );
     assert!(matches!(a.detail, ActionDetail::Replace { strategy: ReplaceStrategy::StartFirst, .. }));
 }
@@ -194,7 +199,8 @@ fn fewer_replicas_and_dropped_process_are_removed() {
 fn app_gone_from_repository_is_pruned() {
     let keep = container("a", "web", 1);
     let gone = container("b", "web", 1);
-    let p = plan(&desired(vec![app("a", vec![keep.clone()])]), &observed(vec![running(&keep, ID_A), running(&gone, ID_A)]));
+    let p =
+        plan(&desired(vec![app("a", vec![keep.clone()])]), &observed(vec![running(&keep, ID_A), running(&gone, ID_A)]));
     assert_eq!(kinds(&p), vec![(Remove, "p-b-web-1")]);
     assert_eq!(p.actions[0].reason, "app not in repository");
     assert_eq!(p.actions[0].detail, ActionDetail::Remove { id: "id-p-b-web-1".into() });

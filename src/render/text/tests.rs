@@ -5,7 +5,13 @@ use crate::desired::{ContainerConfig, DesiredContainer};
 use crate::plan::{Action, ActionDetail, ActionKind, Note, ReplaceStrategy, Summary, Unknown};
 
 fn container(name: &str) -> DesiredContainer {
-    DesiredContainer { name: name.into(), app: "web".into(), process: "web".into(), replica: 1, config: ContainerConfig::default() }
+    DesiredContainer {
+        name: name.into(),
+        app: "web".into(),
+        process: "web".into(),
+        replica: 1,
+        config: ContainerConfig::default(),
+    }
 }
 
 fn change(path: &str, old: Option<&str>, new: Option<&str>) -> FieldChange {
@@ -46,7 +52,11 @@ fn every_kind_of_action() {
             target: "busybox:1.36".into(),
             reason: "image not present locally".into(),
             changes: vec![],
-            detail: ActionDetail::Pull { image: "docker.io/library/busybox:1.36".into(), platform: None, credential: None },
+            detail: ActionDetail::Pull {
+                image: "docker.io/library/busybox:1.36".into(),
+                platform: None,
+                credential: None,
+            },
         },
         Action {
             kind: ActionKind::Create,
@@ -66,7 +76,11 @@ fn every_kind_of_action() {
                 FieldChange { path: "env.TOKEN".into(), old: None, new: None, sensitive: true },
                 change("env.MOTD", Some("hello\nworld\n"), Some("hello\nthere\n")),
             ],
-            detail: ActionDetail::Replace { old_id: "x".into(), container: container("demo-web-web-2"), strategy: ReplaceStrategy::StartFirst },
+            detail: ActionDetail::Replace {
+                old_id: "x".into(),
+                container: container("demo-web-web-2"),
+                strategy: ReplaceStrategy::StartFirst,
+            },
         },
         Action {
             kind: ActionKind::Remove,
@@ -83,7 +97,10 @@ fn every_kind_of_action() {
 #[test]
 fn notes_and_unknowns() {
     let mut p = plan(vec![]);
-    p.notes.push(Note { app: Some("cache".into()), message: "app cache is suspended: berth neither changes nor prunes it".into() });
+    p.notes.push(Note {
+        app: Some("cache".into()),
+        message: "app cache is suspended: berth neither changes nor prunes it".into(),
+    });
     p.unknowns.push(Unknown { app: "web".into(), message: "registry.example.com did not answer".into() });
     insta::assert_snapshot!(render(&p));
 }

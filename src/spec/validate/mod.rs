@@ -17,6 +17,8 @@ use crate::source::Snapshot;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+mod ports;
+
 /// Build the `Repo`; push a diagnostic for every problem. `settings` is `None`
 /// when berth.yaml failed to parse (its errors are already reported).
 pub(super) fn validate(
@@ -72,18 +74,6 @@ struct Validator<'a> {
     snapshot: &'a Snapshot,
     credentials: &'a [String],
     diags: &'a mut Vec<Diagnostic>,
-}
-
-/// One published host-port range: a port entry times the replicas of its process.
-struct Published<'a> {
-    app: &'a str,
-    path: &'a str,
-    process: &'a str,
-    at: &'a At<String>,
-    ip: Option<String>,
-    first: u32,
-    last: u32,
-    protocol: String,
 }
 
 impl Validator<'_> {
@@ -443,236 +433,10 @@ impl Validator<'_> {
             );
         }
     }
-
-    /// Two ports of any apps that the engine could not both bind.
-    fn port_clashes(&mut self, apps: &[AppFile]) {
-        let mut published: Vec<Published> = Vec::new();
-        for app in apps {
-            for (process, spec) in app.spec.processes.iter().flatten() {
-                let replicas = spec.replicas.as_ref().map_or(1, |r| r.value);
-                for at in &spec.ports {
-                    let Ok(port) = values::parse_port(at) else { continue };
-                    if replicas == 0 {
-                        continue;
-                    }
-                    let first = u32::from(port.host_port);
-                    let last = first + replicas - 1;
-                    if last > 65535 {
-                        self.err(
-                            &app.path,
-                            at,
-                            format!(
-                                "replica {replicas} of process `{}` would publish host port {last}, above 65535",
-                                process.value
-                            ),
-                        );
-                    }
-                    published.push(Published {
-                        app: &app.name,
-                        path: &app.path,
-                        process,
-                        at,
-                        ip: port.host_ip.filter(|ip| ip != "0.0.0.0" && ip != "::"),
-                        first,
-                        last: last.min(65535),
-                        protocol: port.protocol,
-                    });
-                }
-            }
-        }
-        let mut found = Vec::new();
-        for (j, b) in published.iter().enumerate() {
-            // Report each entry once, against the first entry it clashes with.
-            let clash = published[..j].iter().find(|a| {
-                a.protocol == b.protocol
-                    && (a.ip.is_none() || b.ip.is_none() || a.ip == b.ip)
-                    && a.first <= b.last
-                    && b.first <= a.last
-            });
-            if let Some(a) = clash {
-                let port = a.first.max(b.first);
-                let replica = |p: &Published| match port - p.first + 1 {
-                    1 => String::new(),
-                    n => format!(" replica {n}"),
-                };
-                let message = format!(
-                    "host port {port}/{} of app `{}` process `{}`{} is also published by app `{}` process `{}`{} ({}:{}:{})",
-                    b.protocol, b.app, b.process, replica(b), a.app, a.process, replica(a), a.path, a.at.line, a.at.col
-                );
-                let hint = "every replica i publishes host port + i - 1; pick host ports that do not overlap";
-                found.push(Diagnostic::new(b.path, b.at.line, b.at.col, message).hint(hint));
-            }
-        }
-        self.diags.extend(found);
-    }
 }
 
 const NAME_HINT: &str =
     "use lowercase letters, digits and `-`, starting with a letter or digit ([a-z0-9][a-z0-9-]*, at most 63)";
 
 #[cfg(test)]
-mod tests {
-    use super::super::parse;
-    use super::*;
-    use crate::source::SourceFile;
-    use std::path::PathBuf;
-
-    fn snapshot(root: PathBuf, settings: Option<&str>, apps: &[(&str, &str)], creds: &[&str]) -> Snapshot {
-        Snapshot {
-            root,
-            settings: settings.map(|s| SourceFile { path: "berth.yaml".into(), bytes: s.as_bytes().to_vec() }),
-            apps: apps.iter().map(|(p, b)| SourceFile { path: p.to_string(), bytes: b.as_bytes().to_vec() }).collect(),
-            credentials: creds
-                .iter()
-                .map(|c| SourceFile { path: format!("credentials/{c}.age"), bytes: vec![] })
-                .collect(),
-        }
-    }
-
-    fn run(snap: &Snapshot) -> (Repo, Vec<Diagnostic>) {
-        let (settings, apps, mut diags) = parse::parse_all(snap);
-        assert!(diags.is_empty(), "parse errors: {diags:?}");
-        let repo = validate(snap, settings, apps, &mut diags);
-        (repo, diags)
-    }
-
-    fn check(apps: &[(&str, &str)]) -> Vec<String> {
-        let snap = snapshot(std::env::temp_dir().canonicalize().unwrap(), None, apps, &["ghcr", "db"]);
-        run(&snap).1.iter().map(|d| format!("{}:{}:{}: {}", d.file, d.line, d.col, d.message)).collect()
-    }
-
-    fn one(app: &str) -> String {
-        let errs = check(&[("apps/web.yaml", app)]);
-        assert_eq!(errs.len(), 1, "{errs:#?}");
-        errs[0].clone()
-    }
-
-    #[test]
-    fn a_good_repo() {
-        let snap = snapshot(
-            PathBuf::from("/tmp/demo"),
-            Some("registry:\n  image-repo-template: \"acme/{{ .AppName }}\"\ncredentials: {default: ghcr}\n"),
-            &[
-                ("apps/web.yaml", "image: nginx:1.27\nprocesses:\n  web:\n    replicas: 2\n    ports: [\"8080:80\"]\n  worker: {}\nenv: {PORT: \"80\"}\nsecret-env: [db]\nresources: {memory: 512MiB, cpus: 0.5}\nvolumes: [\"data:/data\"]\nhealthcheck: {command: [CMD, true], interval: 5s}\n"),
-                ("apps/api.yaml", "image: acme/api\nprocesses:\n  web:\n    ports: [\"8082:80\", \"8080:80/udp\", \"127.0.0.1:9000:80\", \"127.0.0.2:9000:80\"]\n"),
-            ],
-            &["ghcr", "db"],
-        );
-        let (repo, diags) = run(&snap);
-        assert!(diags.is_empty(), "{diags:#?}");
-        assert_eq!(repo.project, "demo");
-        let names: Vec<_> = repo.apps.iter().map(|a| a.name.as_str()).collect();
-        assert_eq!(names, ["api", "web"]);
-        assert_eq!(repo.credentials, ["db", "ghcr"]);
-    }
-
-    #[test]
-    fn image_and_build() {
-        assert_eq!(one("env: {}\n"), "apps/web.yaml:0:0: an app needs `image:` or `build:`");
-        assert!(one("image: nginx\nbuild: {context: .}\n")
-            .starts_with("apps/web.yaml:1:8: `image` and `build` are exclusive"));
-        assert!(one("image: Nginx\n").starts_with("apps/web.yaml:1:8: invalid reference format"));
-        assert!(one("build: {context: ../x}\n").contains("escapes the repository"));
-        assert!(one("build: {context: /srv}\n").contains("repository-relative"));
-    }
-
-    #[test]
-    fn names() {
-        assert!(one("name: Web\nimage: nginx\n").starts_with("apps/web.yaml:1:7: invalid app name `Web`"));
-        let errs = check(&[("apps/my_app.yaml", "image: nginx\n")]);
-        assert_eq!(errs, ["apps/my_app.yaml:0:0: invalid app name `my_app` (taken from the file name)"]);
-        let errs = check(&[("apps/a.yaml", "name: web\nimage: nginx\n"), ("apps/web.yaml", "image: nginx\n")]);
-        assert_eq!(errs, ["apps/web.yaml:0:0: app `web` is also defined in apps/a.yaml:1:7"]);
-        assert!(one("image: nginx\nprocesses:\n  Web: {}\n").starts_with("apps/web.yaml:3:3: invalid process name"));
-    }
-
-    #[test]
-    fn ports_and_clashes() {
-        assert!(one("image: nginx\nprocesses:\n  web:\n    ports: [\"80\"]\n")
-            .starts_with("apps/web.yaml:4:13: invalid port"));
-        let errs = check(&[
-            ("apps/a.yaml", "image: nginx\nprocesses:\n  web:\n    replicas: 3\n    ports: [\"8080:80\"]\n"),
-            ("apps/b.yaml", "image: nginx\nprocesses:\n  web:\n    ports: [\"8082:80\"]\n"),
-        ]);
-        assert_eq!(
-            errs,
-            ["apps/b.yaml:4:13: host port 8082/tcp of app `b` process `web` is also published by app `a` process `web` replica 3 (apps/a.yaml:5:13)"]
-        );
-        // Zero replicas publish nothing; a different protocol or address is no clash.
-        let errs = check(&[
-            ("apps/a.yaml", "image: nginx\nprocesses:\n  web:\n    replicas: 0\n    ports: [\"8080:80\"]\n"),
-            ("apps/b.yaml", "image: nginx\nprocesses:\n  web:\n    ports: [\"8080:80\", \"8081:80/udp\"]\n  w2:\n    ports: [\"8081:80\"]\n"),
-        ]);
-        assert!(errs.is_empty(), "{errs:#?}");
-        // An explicit address still clashes with all addresses.
-        let errs = check(&[(
-            "apps/a.yaml",
-            "image: nginx\nprocesses:\n  web:\n    ports: [\"8080:80\", \"127.0.0.1:8080:81\"]\n",
-        )]);
-        assert_eq!(errs.len(), 1, "{errs:#?}");
-        assert!(one("image: nginx\nprocesses:\n  web:\n    replicas: 2\n    ports: [\"65535:80\"]\n")
-            .contains("above 65535"));
-    }
-
-    #[test]
-    fn values_and_references() {
-        assert!(one("image: nginx\nvolumes: [\"../x:/x\"]\n").ends_with("volume path ../x escapes the repository"));
-        assert!(one("image: nginx\nvolumes: [\"a:/x\", \"b:/x\"]\n").contains("duplicate mount point /x"));
-        assert!(one("image: nginx\nresources: {memory: 1k}\n").contains("minimum"));
-        assert!(one("image: nginx\nresources: {cpus: 0}\n").contains("cpus must be"));
-        assert!(one("image: nginx\nhealthcheck: {command: [wget, x]}\n").contains("invalid healthcheck command"));
-        assert!(
-            one("image: nginx\nhealthcheck: {command: [CMD-SHELL, a, b]}\n").contains("invalid healthcheck command")
-        );
-        assert!(one("image: nginx\nhealthcheck: {command: [NONE], timeout: 5}\n").contains("invalid duration"));
-        assert!(one("image: nginx\nenv: {\"A=B\": x}\n").contains("invalid environment variable name"));
-        assert_eq!(
-            one("image: nginx\nsecret-env: [dbb]\n"),
-            "apps/web.yaml:2:14: credential `dbb` not found (no credentials/dbb.age)"
-        );
-        assert!(one("image: nginx\npull: {credential: nope}\n").contains("credential `nope`"));
-        assert!(one("image: nginx\nregistry: {push-extra-tags: [\"a b\"]}\n").contains("invalid tag"));
-        assert!(one("image: nginx\nregistry: {image-repo-template: \"{{ .App }}\"}\n")
-            .contains("unknown template variable"));
-    }
-
-    #[test]
-    fn project_names() {
-        let snap = snapshot(PathBuf::from("/tmp/My_Repo"), None, &[], &[]);
-        let d = &run(&snap).1[0];
-        assert_eq!((d.file.as_str(), d.line), ("/tmp/My_Repo", 0));
-        assert_eq!(d.hint.as_deref(), Some("set `project:` in berth.yaml"));
-        let snap = snapshot(PathBuf::from("/tmp/My_Repo"), Some("project: ok\n"), &[], &[]);
-        assert!(run(&snap).1.is_empty());
-        let snap = snapshot(PathBuf::from("/tmp/ok"), Some("\nproject: Not_Ok\n"), &[], &[]);
-        let d = &run(&snap).1[0];
-        assert_eq!((d.file.as_str(), d.line, d.col), ("berth.yaml", 2, 10));
-    }
-
-    #[test]
-    fn symlinked_context_escapes() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("repo");
-        std::fs::create_dir_all(root.join("services/web")).unwrap();
-        std::os::unix::fs::symlink(dir.path(), root.join("out")).unwrap();
-        let root = root.canonicalize().unwrap();
-        let snap = snapshot(
-            root.clone(),
-            None,
-            &[
-                ("apps/a.yaml", "build: {context: services/web}\n"),
-                ("apps/b.yaml", "build: {context: out}\n"),
-                ("apps/c.yaml", "build: {context: nope}\n"),
-            ],
-            &[],
-        );
-        let errs: Vec<_> = run(&snap).1.into_iter().map(|d| format!("{}: {}", d.file, d.message)).collect();
-        assert_eq!(
-            errs,
-            [
-                "apps/b.yaml: build context `out` leaves the repository through a symlink",
-                "apps/c.yaml: build context `nope` does not exist"
-            ]
-        );
-    }
-}
+mod tests;
