@@ -97,17 +97,44 @@ pub async fn apply(
         record(&mut outcome, a, r, &mut failed_apps);
     }
 
+    // The image each create runs, resolved once per image, not once per container.
+    let mut image_ids = BTreeMap::new();
+    for a in &plan.actions {
+        if let ActionDetail::Create { container } | ActionDetail::Replace { container, .. } = &a.detail {
+            if !failed_apps.contains(&a.app) && !image_ids.contains_key(&container.config.image) {
+                let id = engine.image_id(&container.config.image).await.ok().flatten();
+                image_ids.insert(container.config.image.clone(), id);
+            }
+        }
+    }
+    let ctx = Arc::new(Ctx {
+        engine: engine.clone(),
+        project: plan.project.clone(),
+        slots: Semaphore::new(opts.parallelism.max(1)),
+        image_ids,
+    });
+
     // 2. Removals first: pruned apps and dropped replicas may free host ports
     // that the creates and replaces below need.
     let (removes, rest): (Vec<&Action>, Vec<&Action>) =
         plan.actions.iter().filter(|a| a.kind != ActionKind::Pull).partition(|a| a.kind == ActionKind::Remove);
-    run_groups(&engine, &plan.project, group(removes), &secrets.env, opts, &progress, &mut outcome, &mut failed_apps)
-        .await;
+    run_groups(&ctx, group(removes), &secrets.env, &progress, &mut outcome, &mut failed_apps).await;
 
     // 3. Each app's replaces and creates, apps in parallel.
-    run_groups(&engine, &plan.project, group(rest), &secrets.env, opts, &progress, &mut outcome, &mut failed_apps)
-        .await;
+    run_groups(&ctx, group(rest), &secrets.env, &progress, &mut outcome, &mut failed_apps).await;
     outcome
+}
+
+/// What every action of one apply shares.
+struct Ctx {
+    engine: Arc<dyn Engine>,
+    project: String,
+    /// `--parallelism`: engine mutations in flight at once. Waiting for a
+    /// container to become ready holds no slot, so slow health checks do not
+    /// hold up other apps.
+    slots: Semaphore,
+    /// Image reference → local image id, looked up once after the pulls.
+    image_ids: BTreeMap<String, Option<String>>,
 }
 
 fn uses_image(a: &Action, image: &str) -> bool {
@@ -122,18 +149,14 @@ fn group(actions: Vec<&Action>) -> BTreeMap<String, Vec<Action>> {
     by_app
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run_groups(
-    engine: &Arc<dyn Engine>,
-    project: &str,
+    ctx: &Arc<Ctx>,
     groups: BTreeMap<String, Vec<Action>>,
     secrets: &BTreeMap<String, SecretEnv>,
-    opts: &ApplyOptions,
     progress: &Progress,
     outcome: &mut Outcome,
     failed_apps: &mut BTreeSet<String>,
 ) {
-    let sem = Arc::new(Semaphore::new(opts.parallelism.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (app, actions) in groups {
         if failed_apps.contains(&app) {
@@ -146,16 +169,15 @@ async fn run_groups(
             }
             continue;
         }
-        let (engine, sem, progress, project) = (engine.clone(), sem.clone(), progress.clone(), project.to_string());
+        let (ctx, progress) = (ctx.clone(), progress.clone());
         let secrets: BTreeMap<String, SecretEnv> =
             actions.iter().filter_map(|a| secrets.get(&a.target).map(|s| (a.target.clone(), s.clone()))).collect();
         tasks.spawn(async move {
-            let _permit = sem.acquire_owned().await.expect("semaphore open");
             let mut results = Vec::new();
             for a in actions {
                 let empty = SecretEnv::new();
                 let s = secrets.get(&a.target).unwrap_or(&empty);
-                let r = timed(&progress, &a, run_one(engine.as_ref(), &project, &a, s)).await;
+                let r = timed(&progress, &a, run_one(&ctx, &a, s)).await;
                 let failed = r.is_err();
                 results.push((a, r));
                 if failed {
@@ -197,41 +219,41 @@ fn record(outcome: &mut Outcome, a: &Action, r: Result<(), EngineError>, failed_
     }
 }
 
-async fn run_one(engine: &dyn Engine, project: &str, a: &Action, secrets: &SecretEnv) -> Result<(), EngineError> {
+async fn run_one(ctx: &Ctx, a: &Action, secrets: &SecretEnv) -> Result<(), EngineError> {
+    let engine = ctx.engine.as_ref();
     match &a.detail {
         ActionDetail::Pull { .. } => unreachable!("pulls run first"),
-        ActionDetail::Remove { id } => engine.remove(id).await,
+        ActionDetail::Remove { id } => {
+            let _slot = ctx.slots.acquire().await.expect("semaphore open");
+            engine.remove(id).await
+        }
         ActionDetail::Create { container } => {
-            let id = create(engine, project, container, secrets).await?;
-            if let Err(e) = start_ready(engine, &id, container).await {
+            let id = {
+                let _slot = ctx.slots.acquire().await.expect("semaphore open");
+                let id = create(ctx, container, secrets).await?;
+                if let Err(e) = engine.start(&id).await {
+                    let _ = engine.remove(&id).await;
+                    return Err(e);
+                }
+                id
+            };
+            if let Err(e) = engine.wait_ready(&id, &container.name, ready_timeout(container)).await {
                 // Leave nothing half-made behind: the next plan creates it again.
                 let _ = engine.remove(&id).await;
                 return Err(e);
             }
             Ok(())
         }
-        ActionDetail::Replace { old_id, container, strategy } => {
-            replace(engine, project, old_id, container, *strategy, secrets).await
-        }
+        ActionDetail::Replace { old_id, container, strategy } => replace(ctx, old_id, container, *strategy, secrets).await,
     }
 }
 
-async fn create(
-    engine: &dyn Engine,
-    project: &str,
-    c: &DesiredContainer,
-    secrets: &SecretEnv,
-) -> Result<String, EngineError> {
-    let image_id = engine.image_id(&c.config.image).await?.ok_or_else(|| EngineError::Call {
+async fn create(ctx: &Ctx, c: &DesiredContainer, secrets: &SecretEnv) -> Result<String, EngineError> {
+    let image_id = ctx.image_ids.get(&c.config.image).cloned().flatten().ok_or_else(|| EngineError::Call {
         action: format!("create {}", c.name),
         message: format!("image {} is not present locally", c.config.image),
     })?;
-    engine.create(project, c, &c.config.spec_hash(&image_id), secrets).await
-}
-
-async fn start_ready(engine: &dyn Engine, id: &str, c: &DesiredContainer) -> Result<(), EngineError> {
-    engine.start(id).await?;
-    engine.wait_ready(id, &c.name, ready_timeout(c)).await
+    ctx.engine.create(&ctx.project, c, &c.config.spec_hash(&image_id), secrets).await
 }
 
 /// Long enough for the health check to pass: start period plus every retry.
@@ -250,30 +272,41 @@ fn ready_timeout(c: &DesiredContainer) -> Duration {
 /// started again if the new one fails. The old container is renamed aside so
 /// the new one can take its name, and renamed back on failure.
 async fn replace(
-    engine: &dyn Engine,
-    project: &str,
+    ctx: &Ctx,
     old_id: &str,
     c: &DesiredContainer,
     strategy: ReplaceStrategy,
     secrets: &SecretEnv,
 ) -> Result<(), EngineError> {
+    let engine = ctx.engine.as_ref();
     let aside = format!("{}-old-{}", c.name, &old_id[..old_id.len().min(8)]);
-    if strategy == ReplaceStrategy::StopFirst {
-        engine.stop(old_id).await?;
-    }
-    engine.rename(old_id, &aside).await?;
-    let attempt = async {
-        let id = create(engine, project, c, secrets).await?;
-        if let Err(e) = start_ready(engine, &id, c).await {
-            let _ = engine.remove(&id).await;
-            return Err(e);
+    let started = async {
+        let _slot = ctx.slots.acquire().await.expect("semaphore open");
+        if strategy == ReplaceStrategy::StopFirst {
+            engine.stop(old_id).await.map_err(|e| (e, None))?;
         }
-        Ok(())
+        engine.rename(old_id, &aside).await.map_err(|e| (e, None))?;
+        let id = create(ctx, c, secrets).await.map_err(|e| (e, None))?;
+        engine.start(&id).await.map(|_| id.clone()).map_err(|e| (e, Some(id)))
     };
-    match attempt.await {
-        Ok(()) => engine.remove(old_id).await,
-        Err(e) => {
+    // On failure, the new container (if one was made) is removed.
+    let attempt = match started.await {
+        Ok(id) => match engine.wait_ready(&id, &c.name, ready_timeout(c)).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err((e, Some(id))),
+        },
+        Err(e) => Err(e),
+    };
+    match attempt {
+        Ok(()) => {
+            let _slot = ctx.slots.acquire().await.expect("semaphore open");
+            engine.remove(old_id).await
+        }
+        Err((e, new_id)) => {
             // Put the old container back as it was.
+            if let Some(id) = new_id {
+                let _ = engine.remove(&id).await;
+            }
             let _ = engine.rename(old_id, &c.name).await;
             if strategy == ReplaceStrategy::StopFirst {
                 let _ = engine.start(old_id).await;
