@@ -244,7 +244,9 @@ async fn run_one(ctx: &Ctx, a: &Action, secrets: &SecretEnv) -> Result<(), Engin
             }
             Ok(())
         }
-        ActionDetail::Replace { old_id, container, strategy } => replace(ctx, old_id, container, *strategy, secrets).await,
+        ActionDetail::Replace { old_id, container, strategy } => {
+            replace(ctx, old_id, container, *strategy, secrets).await
+        }
     }
 }
 

@@ -12,9 +12,13 @@
 //! in errors.
 
 mod body;
+mod images;
 mod ready;
 
-use super::{labels, ContainerState, Engine, EngineError, Observed, ObservedContainer, PullAuth, SecretEnv};
+use super::{
+    labels, BuildLog, BuildRequest, ContainerState, Engine, EngineError, Observed, ObservedContainer, PullAuth,
+    SecretEnv,
+};
 use crate::desired::{ContainerConfig, DesiredContainer};
 use backon::{ExponentialBuilder, Retryable};
 use bollard::auth::DockerCredentials;
@@ -270,6 +274,31 @@ impl Engine for DockerEngine {
             }
             tokio::time::sleep(POLL.min(deadline.saturating_duration_since(now)).max(Duration::from_millis(10))).await;
         }
+    }
+
+    async fn build(
+        &self,
+        req: &BuildRequest,
+        context: crate::source::ContextStream,
+        log: BuildLog,
+    ) -> Result<String, EngineError> {
+        images::build(self, req, context, log).await
+    }
+
+    async fn push(&self, image: &str, auth: Option<&PullAuth>) -> Result<String, EngineError> {
+        images::push(self, image, auth).await
+    }
+
+    async fn tag(&self, image: &str, new_ref: &str) -> Result<(), EngineError> {
+        images::tag(self, image, new_ref).await
+    }
+
+    async fn image_platform(&self, image: &str) -> Result<Option<String>, EngineError> {
+        images::image_platform(self, image).await
+    }
+
+    async fn platform(&self) -> Result<String, EngineError> {
+        images::engine_platform(self).await
     }
 }
 

@@ -135,7 +135,32 @@ pub enum EngineError {
     Pull { image: String, message: String },
     #[error("container {name} did not become ready: {message}")]
     NotReady { name: String, message: String },
+    /// A failed build; `log` is the tail of its output, shown after the error line.
+    #[error("failed to build {image}: {message}")]
+    Build { image: String, message: String, log: Vec<String> },
+    #[error("failed to push {image}: {message}")]
+    Push { image: String, message: String },
 }
+
+/// One image build through the engine.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    /// Normalized references to tag the result with; the first names it in messages.
+    pub tags: Vec<String>,
+    /// Dockerfile path inside the context tar.
+    pub dockerfile: String,
+    pub args: BTreeMap<String, String>,
+    /// Stage to stop at.
+    pub target: Option<String>,
+    /// `os/arch[/variant]`; `None`: the engine's own.
+    pub platform: Option<String>,
+    /// Logins for pulling base images: `build.credentials` only, never the
+    /// default credential (SPEC §3.2).
+    pub auth: Vec<PullAuth>,
+}
+
+/// Receives build output line by line, as it comes (progress on a TTY).
+pub type BuildLog = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Secret env values, resolved at apply time and handed over in memory.
 pub type SecretEnv = BTreeMap<String, String>;
@@ -164,4 +189,22 @@ pub trait Engine: Send + Sync {
     async fn rename(&self, id: &str, new_name: &str) -> Result<(), EngineError>;
     /// Wait until the container runs (and is healthy, if it has a check).
     async fn wait_ready(&self, id: &str, name: &str, timeout: std::time::Duration) -> Result<(), EngineError>;
+    /// Build an image from a tar context stream; returns the image id.
+    /// Intermediate containers are removed, success or not; on failure the
+    /// error carries the tail of the build log.
+    async fn build(
+        &self,
+        req: &BuildRequest,
+        context: crate::source::ContextStream,
+        log: BuildLog,
+    ) -> Result<String, EngineError>;
+    /// Push a local image reference (layers the registry has are not sent
+    /// again); returns the manifest digest the registry stored.
+    async fn push(&self, image: &str, auth: Option<&PullAuth>) -> Result<String, EngineError>;
+    /// Give a local image another reference (`docker tag`).
+    async fn tag(&self, image: &str, new_ref: &str) -> Result<(), EngineError>;
+    /// `os/arch[/variant]` of a local image, if present.
+    async fn image_platform(&self, image: &str) -> Result<Option<String>, EngineError>;
+    /// The engine's own platform, `os/arch[/variant]` (e.g. `linux/amd64`).
+    async fn platform(&self) -> Result<String, EngineError>;
 }

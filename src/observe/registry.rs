@@ -95,6 +95,30 @@ impl std::fmt::Debug for RegistryClient {
     }
 }
 
+/// The platforms an image offers (`os/arch[/variant]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImagePlatforms {
+    /// A multi-platform index: one entry per manifest.
+    Index(Vec<String>),
+    /// A single manifest, for the platform its config names.
+    Single(String),
+}
+
+impl ImagePlatforms {
+    /// Whether `wanted` (`os/arch[/variant]`) can be pulled: a missing
+    /// variant matches any, as the engine does.
+    pub fn offers(&self, wanted: &str) -> bool {
+        let matches = |have: &str| {
+            let (h, w): (Vec<&str>, Vec<&str>) = (have.split('/').collect(), wanted.split('/').collect());
+            h.len() >= 2 && w.len() >= 2 && h[0] == w[0] && h[1] == w[1] && (w.len() < 3 || h.get(2) == w.get(2))
+        };
+        match self {
+            Self::Index(ps) => ps.iter().any(|p| matches(p)),
+            Self::Single(p) => matches(p),
+        }
+    }
+}
+
 /// One image reference, taken apart.
 struct Target {
     /// As given, for messages.
@@ -183,6 +207,30 @@ impl RegistryClient {
         let ctx =
             Context { image: repo, registry: &t.registry, credential: auth.map(|l| l.username.as_str()), what: &what };
         retried(|| self.list_tags(&t, auth, &ctx)).await
+    }
+
+    /// Which platforms `image` offers: those of its index, or the one of a
+    /// single manifest (from its config). One or two `GET`s; nothing pulled.
+    pub async fn platforms(
+        &self,
+        _image: &str,
+        _auth: Option<&Login>,
+        _credential_name: Option<&str>,
+    ) -> Result<ImagePlatforms, RegistryError> {
+        todo!("helper: registry platforms")
+    }
+
+    /// Put the manifest `image` points to under `new_tag` in the same
+    /// repository, byte for byte, so the digest does not change and no
+    /// layer is sent (a manifest-only push). Returns the bytes sent.
+    pub async fn retag(
+        &self,
+        _image: &str,
+        _new_tag: &str,
+        _auth: Option<&Login>,
+        _credential_name: Option<&str>,
+    ) -> Result<u64, RegistryError> {
+        todo!("helper: registry retag")
     }
 
     async fn head_manifest(

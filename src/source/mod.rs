@@ -98,3 +98,6 @@ pub fn credentials_added_order(root: &Path) -> Option<Vec<String>> {
     }
     Some(order)
 }
+
+pub mod context;
+pub use context::{context_tar, context_version, ContextError, ContextStream, ContextVersion};
