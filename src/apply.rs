@@ -1,13 +1,19 @@
 //! Apply: carry out a `Plan`, exactly, through the `Engine` boundary.
 //!
-//! It decides nothing the plan did not say. Order: pulls, then removals of
-//! pruned apps (they may free host ports), then each app's container changes,
-//! apps in parallel up to `parallelism`. A failed app does not stop the
-//! others; the outcome lists what failed.
+//! It decides nothing the plan did not say. Order: builds, pushes, pulls
+//! (`images`), then removals of pruned apps (they may free host ports), then
+//! each app's container changes, apps in parallel up to `parallelism`; last,
+//! the releases of apps that applied cleanly go into the history. A failed
+//! app does not stop the others; the outcome lists what failed.
 
-use crate::desired::DesiredContainer;
+mod images;
+
+use crate::desired::{DesiredBuild, DesiredContainer};
+use crate::observe::registry::RegistryClient;
 use crate::observe::{Engine, EngineError, PullAuth, SecretEnv};
 use crate::plan::{Action, ActionDetail, ActionKind, Plan, ReplaceStrategy};
+use crate::source::ContextStream;
+use crate::state::History;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,13 +32,46 @@ impl Default for ApplyOptions {
     }
 }
 
+/// Where an apply acts: the engine, the registries, the host's history,
+/// and the build contexts (tar streams made on demand from the repository).
+#[derive(Clone)]
+pub struct Targets {
+    pub engine: Arc<dyn Engine>,
+    pub registry: Arc<RegistryClient>,
+    pub history: History,
+    pub contexts: ContextSource,
+}
+
+/// Makes the tar stream of a build's context when the build starts.
+pub type ContextSource = Arc<dyn Fn(&DesiredBuild) -> Result<ContextStream, String> + Send + Sync>;
+
 /// Progress, as it happens.
 #[derive(Debug, Clone)]
 pub enum Event {
-    Started { kind: ActionKind, target: String },
-    Done { kind: ActionKind, target: String, elapsed: Duration },
-    Failed { kind: ActionKind, target: String, error: String },
-    Skipped { kind: ActionKind, target: String, why: String },
+    Started {
+        kind: ActionKind,
+        target: String,
+    },
+    /// A line of build output.
+    Output {
+        target: String,
+        line: String,
+    },
+    Done {
+        kind: ActionKind,
+        target: String,
+        elapsed: Duration,
+    },
+    Failed {
+        kind: ActionKind,
+        target: String,
+        error: String,
+    },
+    Skipped {
+        kind: ActionKind,
+        target: String,
+        why: String,
+    },
 }
 
 /// One failed action.
@@ -41,6 +80,8 @@ pub struct Failure {
     pub app: String,
     pub target: String,
     pub error: String,
+    /// More lines to show after the error (the tail of a build log).
+    pub detail: Vec<String>,
 }
 
 /// What an apply did.
@@ -58,22 +99,22 @@ pub type Progress = Arc<dyn Fn(Event) + Send + Sync>;
 pub struct ApplySecrets {
     /// Container name → its secret env.
     pub env: BTreeMap<String, SecretEnv>,
-    /// Credential name → login for pulls.
-    pub pull_auth: BTreeMap<String, PullAuth>,
+    /// Credential name → registry login, for pulls, builds and pushes.
+    pub logins: BTreeMap<String, PullAuth>,
 }
 
 impl std::fmt::Debug for ApplySecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApplySecrets")
             .field("env", &self.env.iter().map(|(c, e)| (c, e.keys().collect::<Vec<_>>())).collect::<Vec<_>>())
-            .field("pull_auth", &self.pull_auth.keys().collect::<Vec<_>>())
+            .field("logins", &self.logins.keys().collect::<Vec<_>>())
             .finish()
     }
 }
 
 /// Carry out `plan`. Secret values are not in the plan: `secrets` holds them.
 pub async fn apply(
-    engine: Arc<dyn Engine>,
+    targets: &Targets,
     plan: &Plan,
     secrets: &ApplySecrets,
     opts: &ApplyOptions,
@@ -81,21 +122,11 @@ pub async fn apply(
 ) -> Outcome {
     let mut outcome = Outcome::default();
     let mut failed_apps = BTreeSet::new();
+    let engine = targets.engine.clone();
 
-    // 1. Pulls. A failed pull fails every app that needed the image.
-    for a in plan.actions.iter().filter(|a| a.kind == ActionKind::Pull) {
-        let ActionDetail::Pull { image, platform, credential } = &a.detail else { continue };
-        let auth = credential.as_ref().and_then(|c| secrets.pull_auth.get(c));
-        let r =
-            timed(&progress, a, engine.pull(image, platform.as_deref(), auth)).await.map_err(|e| match credential {
-                Some(c) => EngineError::Pull { image: image.clone(), message: format!("{e} (credential `{c}`)") },
-                None => e,
-            });
-        if r.is_err() {
-            failed_apps.extend(plan.actions.iter().filter(|o| uses_image(o, image)).map(|o| o.app.clone()));
-        }
-        record(&mut outcome, a, r, &mut failed_apps);
-    }
+    // 1. Images: builds, pushes, pulls. A failed step fails its app (a
+    // failed pull, every app that needed the image).
+    images::run(targets, plan, secrets, opts, &progress, &mut outcome, &mut failed_apps).await;
 
     // The image each create runs, resolved once per image, not once per container.
     let mut image_ids = BTreeMap::new();
@@ -116,12 +147,25 @@ pub async fn apply(
 
     // 2. Removals first: pruned apps and dropped replicas may free host ports
     // that the creates and replaces below need.
+    let containers = |a: &&Action| matches!(a.kind, ActionKind::Create | ActionKind::Replace | ActionKind::Remove);
     let (removes, rest): (Vec<&Action>, Vec<&Action>) =
-        plan.actions.iter().filter(|a| a.kind != ActionKind::Pull).partition(|a| a.kind == ActionKind::Remove);
+        plan.actions.iter().filter(containers).partition(|a| a.kind == ActionKind::Remove);
     run_groups(&ctx, group(removes), &secrets.env, &progress, &mut outcome, &mut failed_apps).await;
 
     // 3. Each app's replaces and creates, apps in parallel.
     run_groups(&ctx, group(rest), &secrets.env, &progress, &mut outcome, &mut failed_apps).await;
+
+    // 4. Releases of the apps that applied cleanly.
+    for r in plan.releases.iter().filter(|r| !failed_apps.contains(&r.app)) {
+        if let Err(e) = targets.history.record_release(&r.app, Some(r.number), &r.image, r.artifact.as_deref()) {
+            outcome.failed.push(Failure {
+                app: r.app.clone(),
+                target: format!("release {}", r.number),
+                error: format!("failed to record release {} in the history: {e}", r.number),
+                detail: Vec::new(),
+            });
+        }
+    }
     outcome
 }
 
@@ -135,10 +179,6 @@ struct Ctx {
     slots: Semaphore,
     /// Image reference → local image id, looked up once after the pulls.
     image_ids: BTreeMap<String, Option<String>>,
-}
-
-fn uses_image(a: &Action, image: &str) -> bool {
-    matches!(&a.detail, ActionDetail::Create { container } | ActionDetail::Replace { container, .. } if container.config.image == image)
 }
 
 fn group(actions: Vec<&Action>) -> BTreeMap<String, Vec<Action>> {
@@ -214,7 +254,11 @@ fn record(outcome: &mut Outcome, a: &Action, r: Result<(), EngineError>, failed_
         Ok(()) => outcome.done += 1,
         Err(e) => {
             failed_apps.insert(a.app.clone());
-            outcome.failed.push(Failure { app: a.app.clone(), target: a.target.clone(), error: e.to_string() });
+            let detail = match &e {
+                EngineError::Build { log, .. } => log.clone(),
+                _ => Vec::new(),
+            };
+            outcome.failed.push(Failure { app: a.app.clone(), target: a.target.clone(), error: e.to_string(), detail });
         }
     }
 }
@@ -222,7 +266,9 @@ fn record(outcome: &mut Outcome, a: &Action, r: Result<(), EngineError>, failed_
 async fn run_one(ctx: &Ctx, a: &Action, secrets: &SecretEnv) -> Result<(), EngineError> {
     let engine = ctx.engine.as_ref();
     match &a.detail {
-        ActionDetail::Pull { .. } => unreachable!("pulls run first"),
+        ActionDetail::Pull { .. } | ActionDetail::Build { .. } | ActionDetail::Push { .. } => {
+            unreachable!("images are made before containers")
+        }
         ActionDetail::Remove { id } => {
             let _slot = ctx.slots.acquire().await.expect("semaphore open");
             engine.remove(id).await

@@ -26,11 +26,56 @@ pub struct DesiredApp {
     /// `suspend: true`: neither changed nor pruned.
     pub suspended: bool,
     /// The runtime image, as normalized reference (`docker.io/library/busybox:1.36`).
+    /// For a build app: the build's image, `<repository>:<tag>` (with
+    /// `push-on-release`, containers run the release tag the plan picks).
     pub image: String,
+    /// How the image is built, for `build:` apps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<DesiredBuild>,
     pub pull_policy: crate::spec::PullPolicy,
     /// Which credential pulls the image, and why.
     pub pull_credential: crate::resolve::Choice,
     pub containers: Vec<DesiredContainer>,
+}
+
+/// A build from the repository (SPEC §3.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DesiredBuild {
+    /// Repository-relative context folder (`/`-separated, `.` for the root).
+    pub context: String,
+    /// Dockerfile path relative to the context.
+    pub dockerfile: String,
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Base-image pull credentials: `build.credentials` only.
+    #[serde(default)]
+    pub credentials: Vec<String>,
+    /// Which files are built, and so the tag.
+    pub version: crate::source::ContextVersion,
+    /// The image repository without tag, normalized
+    /// (`registry.example.com/app-web`, `docker.io/library/app-web`).
+    pub repository: String,
+    /// Where the image goes, when a registry server is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<DesiredPush>,
+}
+
+/// Push settings of a build app with a registry server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DesiredPush {
+    /// Push credential name (never its value); `None`: anonymous.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    /// `push-extra-tags`, trimmed.
+    #[serde(default)]
+    pub extra_tags: Vec<String>,
+    /// `push-on-release`: every release gets the next integer tag.
+    #[serde(default)]
+    pub on_release: bool,
 }
 
 /// One container to run: `<project>-<app>-<process>-<replica>`.

@@ -2,19 +2,21 @@
 //! resolve), then plan (observe → diff). `plan`, `apply`, `drift` and later
 //! `watch` differ only in what they do with the resulting `Plan`.
 
-use crate::apply::ApplySecrets;
-use crate::desired::{Desired, EnvValue};
+use crate::apply::{ApplySecrets, ContextSource, Targets};
+use crate::desired::{Desired, DesiredBuild, EnvValue};
 use crate::diag::Diagnostic;
-use crate::observe::registry::{Login, RegistryClient, RegistryOptions};
-use crate::observe::{Engine, EngineError, PullAuth, RemoteDigest};
+use crate::observe::registry::{ImagePlatforms, Login, RegistryClient, RegistryError, RegistryOptions};
+use crate::observe::{Engine, EngineError, Observed, PullAuth, RemoteDigest};
 use crate::plan::diff::DiffOptions;
-use crate::plan::{ActionDetail, Plan};
+use crate::plan::{ActionDetail, Plan, Queries};
 use crate::secrets::{CredentialKind, Credentials};
 use crate::source::SourceError;
-use crate::spec::{PullPolicy, Repo};
+use crate::spec::Repo;
+use crate::state::History;
+use futures_util::future::join_all;
 use secrecy::ExposeSecret;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How to load a repository.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +46,8 @@ pub enum PipelineError {
     FingerprintKey(std::io::Error),
     #[error("the saved plan is stale: {0}; run `berth plan --out` again")]
     StaleSecrets(String),
+    #[error("failed to read the release history: {0}")]
+    History(std::io::Error),
 }
 
 /// source → spec + secrets → resolve. Every problem of every file is
@@ -66,10 +70,18 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
     };
     let fingerprint_key = crate::state::fingerprint_key().map_err(PipelineError::FingerprintKey)?;
     let order = crate::source::credentials_added_order(&snapshot.root);
+    let contexts = crate::resolve::build_contexts(&repo)
+        .into_iter()
+        .map(|c| {
+            let v = crate::source::context_version(&repo.root, &c).map_err(|e| e.to_string());
+            (c, v)
+        })
+        .collect();
     let inputs = crate::resolve::Inputs {
         credentials: &credentials,
         fingerprint_key: &fingerprint_key,
         added_order: order.as_deref(),
+        contexts: &contexts,
     };
     let desired = crate::resolve::resolve(&repo, &inputs).map_err(PipelineError::Invalid)?;
     Ok(Loaded { repo, desired, credentials, fingerprint_key })
@@ -94,48 +106,114 @@ pub struct PlanOptions {
     pub refresh_remote: bool,
 }
 
-/// observe → diff: two engine calls whatever the number of apps, plus one
-/// registry HEAD per image whose tag is to be checked (`pull.policy:
-/// always`, `--refresh-remote`).
+/// observe → diff: two engine calls whatever the number of apps, and the
+/// app history files; then whatever registry questions the plan needs
+/// (`plan::queries`): none for an unchanged repository, a HEAD per tag to
+/// check (`pull.policy: always`, `--refresh-remote`), per build image
+/// missing locally, a tag listing per new release, a manifest per image to
+/// pull (its platforms).
 pub async fn plan(engine: &dyn Engine, loaded: &Loaded, opts: PlanOptions) -> Result<Plan, PipelineError> {
-    let (observed, remote) =
-        tokio::join!(engine.observe(&loaded.desired.project), remote_digests(loaded, opts.refresh_remote));
-    let mut observed = observed?;
-    observed.remote = remote;
+    let project = &loaded.desired.project;
+    let mut observed = engine.observe(project).await?;
+    observed.history = History::of(project).load().map_err(PipelineError::History)?;
+    let q = crate::plan::queries(&loaded.desired, &observed, opts.refresh_remote);
+    if !q.is_empty() {
+        ask(engine, loaded, &q, &mut observed).await?;
+    }
     let diff_opts =
         DiffOptions { repo: loaded.repo.root.to_string_lossy().into_owned(), allow_empty: opts.allow_empty };
     Ok(crate::plan::diff(&loaded.desired, &observed, &diff_opts))
 }
 
-/// What each checked tag resolves to in its registry (HEAD requests, in
-/// parallel). Failures become `Unknown`: the plan says so and exits 1.
-async fn remote_digests(loaded: &Loaded, all: bool) -> BTreeMap<String, RemoteDigest> {
-    let mut wanted: BTreeMap<&str, Option<&str>> = BTreeMap::new();
-    for app in &loaded.desired.apps {
-        let by_digest = app.image.contains("@sha256:");
-        if !app.suspended && !by_digest && (all || app.pull_policy == PullPolicy::Always) {
-            wanted.insert(&app.image, app.pull_credential.name.as_deref());
-        }
+/// A registry client that speaks to the repository's insecure registries.
+pub fn registry_client(repo: &Repo) -> RegistryClient {
+    let insecure = repo.settings.insecure_registries.iter().map(|r| r.value.clone()).collect();
+    RegistryClient::new(RegistryOptions { insecure, ..Default::default() })
+}
+
+/// Where an apply of a plan made from the repository at `root` acts. Build
+/// contexts are streamed from the repository when each build starts.
+pub fn targets(engine: Arc<dyn Engine>, registry: RegistryClient, project: &str, root: &Path) -> Targets {
+    let root = root.to_path_buf();
+    let contexts: ContextSource = Arc::new(move |b: &DesiredBuild| {
+        crate::source::context_tar(&root, &b.context, &b.dockerfile, &b.version).map_err(|e| e.to_string())
+    });
+    Targets { engine, registry: Arc::new(registry), history: History::of(project), contexts }
+}
+
+/// The registry client for a saved plan: its repository's insecure
+/// registries, when the repository still reads.
+pub fn saved_plan_registry(plan: &Plan) -> RegistryClient {
+    let repo = crate::source::read_working_tree(Path::new(&plan.repo)).ok().and_then(|s| crate::spec::load(&s).ok());
+    match repo {
+        Some(r) => registry_client(&r),
+        None => RegistryClient::new(RegistryOptions::default()),
     }
-    if wanted.is_empty() {
-        return BTreeMap::new();
-    }
-    let insecure = loaded.repo.settings.insecure_registries.iter().map(|r| r.value.clone()).collect();
-    let client = RegistryClient::new(RegistryOptions { insecure, ..Default::default() });
-    let checks = wanted.into_iter().map(|(image, cred)| {
-        let login = cred
+}
+
+/// Put the answers to `q` into `observed`, all questions in parallel.
+/// Failures become unknowns (the plan says so and exits 1); a platform
+/// check the registry cannot answer is skipped (the pull will tell).
+async fn ask(engine: &dyn Engine, loaded: &Loaded, q: &Queries, observed: &mut Observed) -> Result<(), PipelineError> {
+    let client = registry_client(&loaded.repo);
+    let client = &client;
+    let login = |cred: &Option<String>| {
+        cred.as_deref()
             .and_then(|c| loaded.credentials.registry(c))
-            .map(|l| Login { username: l.username.clone(), password: l.password.expose_secret().to_string() });
-        let client = &client;
+            .map(|l| Login { username: l.username.clone(), password: l.password.expose_secret().to_string() })
+    };
+    let digests = q.digests.iter().map(|(image, cred)| {
+        let login = login(cred);
         async move {
-            let r = match client.digest(image, login.as_ref(), cred).await {
+            let r = match client.digest(image, login.as_ref(), cred.as_deref()).await {
                 Ok(d) => RemoteDigest::Digest(d),
                 Err(e) => RemoteDigest::Unknown(e.to_string()),
             };
-            (image.to_string(), r)
+            (image.clone(), r)
         }
     });
-    futures_util::future::join_all(checks).await.into_iter().collect()
+    let artifacts = q.artifacts.iter().map(|(image, cred)| {
+        let login = login(cred);
+        async move {
+            let r = match client.digest(image, login.as_ref(), cred.as_deref()).await {
+                Ok(d) => RemoteDigest::Digest(d),
+                Err(RegistryError::ManifestUnknown { .. }) => RemoteDigest::Absent,
+                Err(e) => RemoteDigest::Unknown(e.to_string()),
+            };
+            (image.clone(), r)
+        }
+    });
+    let tags = q.tags.iter().map(|(repo, cred)| {
+        let login = login(cred);
+        async move { (repo.clone(), client.tags(repo, login.as_ref()).await.map_err(|e| e.to_string())) }
+    });
+    let platforms = q.platforms.iter().map(|(image, cred)| {
+        let login = login(cred);
+        async move {
+            let offered = match client.platforms(image, login.as_ref(), cred.as_deref()).await {
+                Ok(ImagePlatforms::Index(ps)) => ps,
+                Ok(ImagePlatforms::Single(p)) => vec![p],
+                Err(e) => {
+                    tracing::debug!("platforms of {image} not checked: {e}");
+                    Vec::new()
+                }
+            };
+            (image.clone(), offered)
+        }
+    });
+    let own_platform = async {
+        match q.engine_platform && !q.platforms.is_empty() {
+            true => engine.platform().await.map(Some),
+            false => Ok(None),
+        }
+    };
+    let (d, a, t, p, own) =
+        tokio::join!(join_all(digests), join_all(artifacts), join_all(tags), join_all(platforms), own_platform);
+    observed.remote.extend(d.into_iter().chain(a));
+    observed.registry_tags.extend(t);
+    observed.platforms.extend(p);
+    observed.engine_platform = own?;
+    Ok(())
 }
 
 impl Loaded {
@@ -158,19 +236,24 @@ pub fn saved_plan_secrets(plan: &Plan, opts: &LoadOptions) -> Result<ApplySecret
 
 fn apply_secrets(plan: &Plan, credentials: &Credentials, key: &[u8]) -> Result<ApplySecrets, PipelineError> {
     let mut out = ApplySecrets::default();
+    let mut login = |name: &String| -> Result<(), PipelineError> {
+        let Some(CredentialKind::Registry(l)) = credentials.items.get(name).map(|c| &c.kind) else {
+            return Err(PipelineError::StaleSecrets(format!("registry credential `{name}` is gone")));
+        };
+        let auth = PullAuth {
+            server: l.server.clone(),
+            username: l.username.clone(),
+            password: l.password.expose_secret().to_string(),
+        };
+        out.logins.insert(name.clone(), auth);
+        Ok(())
+    };
     for a in &plan.actions {
         match &a.detail {
-            ActionDetail::Pull { credential: Some(name), .. } => {
-                let Some(CredentialKind::Registry(login)) = credentials.items.get(name).map(|c| &c.kind) else {
-                    return Err(PipelineError::StaleSecrets(format!("registry credential `{name}` is gone")));
-                };
-                let auth = PullAuth {
-                    server: login.server.clone(),
-                    username: login.username.clone(),
-                    password: login.password.expose_secret().to_string(),
-                };
-                out.pull_auth.insert(name.clone(), auth);
+            ActionDetail::Pull { credential: Some(name), .. } | ActionDetail::Push { credential: Some(name), .. } => {
+                login(name)?
             }
+            ActionDetail::Build { build, .. } => build.credentials.iter().try_for_each(&mut login)?,
             ActionDetail::Create { container } | ActionDetail::Replace { container, .. } => {
                 for (env_key, v) in &container.config.env {
                     let EnvValue::Secret { credential, fingerprint } = v else { continue };

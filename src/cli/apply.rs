@@ -55,8 +55,12 @@ pub async fn run(a: ApplyArgs, load: &crate::pipeline::LoadOptions) -> anyhow::R
         return Ok(EXIT_OK);
     }
 
-    let progress: crate::apply::Progress = Arc::new(|e: Event| match e {
+    // Build output streams on a terminal; elsewhere only a failed build's log is shown.
+    let show_output = std::io::stderr().is_terminal();
+    let progress: crate::apply::Progress = Arc::new(move |e: Event| match e {
         Event::Started { kind, target } => eprintln!("  {} {target}…", kind.verb()),
+        Event::Output { line, .. } if show_output => eprintln!("    {line}"),
+        Event::Output { .. } => {}
         Event::Done { kind, target, elapsed } => println!("✓ {} {target} ({:.1}s)", kind.verb(), elapsed.as_secs_f64()),
         Event::Failed { kind, target, error } => println!("✗ {} {target} failed: {error}", kind.verb()),
         Event::Skipped { kind, target, why } => println!("- skipped {} {target}: {why}", kind.verb()),
@@ -67,8 +71,12 @@ pub async fn run(a: ApplyArgs, load: &crate::pipeline::LoadOptions) -> anyhow::R
         None => crate::pipeline::saved_plan_secrets(&plan, load)?,
     };
     let opts = ApplyOptions { parallelism: a.parallelism as usize };
-    let engine: Arc<dyn Engine> = Arc::new(engine);
-    let outcome = crate::apply::apply(engine, &plan, &secrets, &opts, progress).await;
+    let registry = match &loaded {
+        Some(l) => crate::pipeline::registry_client(&l.repo),
+        None => crate::pipeline::saved_plan_registry(&plan),
+    };
+    let targets = crate::pipeline::targets(Arc::new(engine), registry, &plan.project, Path::new(&plan.repo));
+    let outcome = crate::apply::apply(&targets, &plan, &secrets, &opts, progress).await;
     println!();
     if outcome.failed.is_empty() {
         println!("Apply complete: {} action(s) done.", outcome.done);
@@ -79,6 +87,12 @@ pub async fn run(a: ApplyArgs, load: &crate::pipeline::LoadOptions) -> anyhow::R
         eprintln!("error: apply failed for app(s): {}", apps.into_iter().collect::<Vec<_>>().join(", "));
         for f in &outcome.failed {
             eprintln!("  {} ({}): {}", f.target, f.app, f.error);
+            if !f.detail.is_empty() {
+                eprintln!("    build log (last {} lines):", f.detail.len());
+                for line in &f.detail {
+                    eprintln!("      {line}");
+                }
+            }
         }
         Ok(EXIT_ERROR)
     }

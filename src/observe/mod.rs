@@ -36,6 +36,20 @@ pub struct Observed {
     /// asked about (`pull.policy: always`, `plan --refresh-remote`).
     #[serde(default)]
     pub remote: BTreeMap<String, RemoteDigest>,
+    /// Tags of image repositories, for release numbers (`push-on-release`),
+    /// or why they could not be listed.
+    #[serde(default)]
+    pub registry_tags: BTreeMap<String, Result<Vec<String>, String>>,
+    /// Platforms (`os/arch[/variant]`) offered by images about to be pulled,
+    /// where the registry could say.
+    #[serde(default)]
+    pub platforms: BTreeMap<String, Vec<String>>,
+    /// The engine's own platform, when a platform had to be checked.
+    #[serde(default)]
+    pub engine_platform: Option<String>,
+    /// Each app's release history on this host.
+    #[serde(default)]
+    pub history: BTreeMap<String, crate::state::AppHistory>,
 }
 
 /// A tag's manifest digest in its registry, or why it is not known.
@@ -43,6 +57,8 @@ pub struct Observed {
 #[serde(rename_all = "kebab-case")]
 pub enum RemoteDigest {
     Digest(String),
+    /// The registry answered that the tag does not exist.
+    Absent,
     /// The registry could not be asked (down, 5xx, 429) or refused: the
     /// plan for this image is unknown, never a change.
     Unknown(String),

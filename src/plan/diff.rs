@@ -8,7 +8,8 @@
 //! values are ever compared.
 
 use super::{
-    Action, ActionDetail, ActionKind, FieldChange, Note, Plan, ReplaceStrategy, Summary, Unknown, FORMAT_VERSION,
+    Action, ActionDetail, ActionKind, FieldChange, Note, Plan, PlannedRelease, ReplaceStrategy, Summary, Unknown,
+    FORMAT_VERSION,
 };
 use crate::desired::{ContainerConfig, Desired, DesiredApp, DesiredContainer};
 use crate::observe::{ContainerState, Observed, ObservedContainer, RemoteDigest};
@@ -16,6 +17,7 @@ use crate::spec::PullPolicy;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
+pub(crate) mod builds;
 mod fields;
 
 pub use fields::{config_changes, config_values, familiar_image};
@@ -31,10 +33,11 @@ pub struct DiffOptions {
 
 /// Compute the plan that takes `observed` to `desired`.
 pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan {
-    let mut pulls = Vec::new();
-    let mut changes = Vec::new();
-    let mut notes = Vec::new();
+    let (desired, mut notes) = super::pin::apply_pins(desired, &observed.history);
+    let desired = &desired;
+    let (mut builds, mut pushes, mut pulls, mut changes) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut unknowns = Vec::new();
+    let mut releases = Vec::new();
 
     let mut by_app: BTreeMap<&str, Vec<&ObservedContainer>> = BTreeMap::new();
     for c in &observed.containers {
@@ -51,58 +54,92 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
             });
             continue;
         }
-        let image_id = observed.images.get(&app.image).map(String::as_str);
-        // A tag checked against its registry: moved when the digest it has
-        // there is not the image the tag names locally.
-        let moved = match observed.remote.get(&app.image) {
-            Some(RemoteDigest::Unknown(why)) => {
-                unknowns.push(Unknown { app: app.name.clone(), message: why.clone() });
-                continue;
-            }
-            Some(RemoteDigest::Digest(d)) if image_id.is_some() => {
-                let at_digest = digest_ref(&app.image, d).and_then(|r| observed.images.get(&r)).map(String::as_str);
-                (at_digest != image_id).then(|| {
-                    format!("image tag {} now resolves to {} in the registry", familiar_image(&app.image), short_id(d))
-                })
-            }
-            _ => None,
-        };
+        let unknown = |message: String| Unknown { app: app.name.clone(), message };
         // One pull per image and platform, however many apps use it.
-        let mut pull = |reason: &str| {
-            let platform = app.containers.first().and_then(|c| c.config.platform.clone());
-            if pulled.insert((app.image.clone(), platform.clone())) {
-                pulls.push(Action {
-                    kind: ActionKind::Pull,
-                    app: app.name.clone(),
-                    target: familiar_image(&app.image),
-                    reason: reason.to_string(),
-                    changes: Vec::new(),
-                    detail: ActionDetail::Pull {
-                        image: app.image.clone(),
-                        platform,
-                        credential: app.pull_credential.name.clone(),
-                    },
-                });
+        let mut pull = |a: Action| {
+            if let ActionDetail::Pull { image, platform, .. } = &a.detail {
+                if pulled.insert((image.clone(), platform.clone())) {
+                    pulls.push(a);
+                }
             }
         };
-        if let Some(reason) = &moved {
-            pull(reason);
-        }
-        match (image_id, app.pull_policy) {
-            (None, PullPolicy::Never) => {
-                unknowns.push(Unknown {
-                    app: app.name.clone(),
-                    message: format!(
-                        "image {} is not present locally and pull.policy is never",
-                        familiar_image(&app.image)
-                    ),
-                });
-                continue;
+        let (runtime, image_id, moved, release) = match &app.build {
+            Some(b) => match builds::plan(app, b, observed) {
+                Ok(bp) => {
+                    notes.extend(bp.notes);
+                    builds.extend(bp.build);
+                    pushes.extend(bp.push);
+                    bp.pull.into_iter().for_each(&mut pull);
+                    (bp.runtime, bp.image_id, None, bp.release)
+                }
+                Err(why) => {
+                    unknowns.push(unknown(why));
+                    continue;
+                }
+            },
+            None => {
+                let image_id = observed.images.get(&app.image).cloned();
+                // A tag checked against its registry: moved when the digest it has
+                // there is not the image the tag names locally.
+                let moved = match observed.remote.get(&app.image) {
+                    Some(RemoteDigest::Unknown(why)) => {
+                        unknowns.push(unknown(why.clone()));
+                        continue;
+                    }
+                    Some(RemoteDigest::Digest(d)) if image_id.is_some() => {
+                        let at_digest = digest_ref(&app.image, d).and_then(|r| observed.images.get(&r));
+                        (at_digest != image_id.as_ref()).then(|| {
+                            format!(
+                                "image tag {} now resolves to {} in the registry",
+                                familiar_image(&app.image),
+                                short_id(d)
+                            )
+                        })
+                    }
+                    _ => None,
+                };
+                let reason = match (&moved, &image_id, app.pull_policy) {
+                    (Some(m), _, _) => Some(m.clone()),
+                    (None, None, PullPolicy::Never) => {
+                        unknowns.push(unknown(format!(
+                            "image {} is not present locally and pull.policy is never",
+                            familiar_image(&app.image)
+                        )));
+                        continue;
+                    }
+                    (None, None, _) => Some("image not present locally".to_string()),
+                    (None, Some(_), _) => None,
+                };
+                if let Some(reason) = reason {
+                    if let Err(why) = platform_offered(app, observed) {
+                        unknowns.push(unknown(why));
+                        continue;
+                    }
+                    pull(pull_action(app, &reason));
+                }
+                (app.image.clone(), image_id, moved, None)
             }
-            (None, _) => pull("image not present locally"),
-            (Some(_), _) => {}
+        };
+        let before = changes.len();
+        if runtime == app.image {
+            plan_app(app, image_id.as_deref(), moved.as_deref(), &existing, &mut changes);
+        } else {
+            let mut app = app.clone();
+            app.containers.iter_mut().for_each(|c| c.config.image = runtime.clone());
+            plan_app(&app, image_id.as_deref(), moved.as_deref(), &existing, &mut changes);
         }
-        plan_app(app, image_id, moved.as_deref(), &existing, &mut changes);
+        // A deploy of an image this app has not run before is a release
+        // (`push-on-release` releases are recorded by their push).
+        let history = observed.history.get(&app.name);
+        let deploys = changes[before..].iter().any(|a| a.kind != ActionKind::Remove);
+        if deploys && release.is_none() && history.is_none_or(|h| h.release_of_image(&runtime).is_none()) {
+            releases.push(PlannedRelease {
+                app: app.name.clone(),
+                number: history.map_or(1, |h| h.next_number()),
+                image: runtime.clone(),
+                artifact: app.build.as_ref().map(|_| app.image.clone()),
+            });
+        }
     }
 
     // Whatever is left belongs to apps no longer in the repository.
@@ -121,9 +158,19 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
         }
     }
 
-    let images: Vec<String> =
-        desired.apps.iter().map(|a| a.image.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-    let mut actions = pulls;
+    let images: Vec<String> = desired
+        .apps
+        .iter()
+        .flat_map(|a| {
+            let release = a.build.as_ref().map(|b| format!("{}:latest", b.repository));
+            [Some(a.image.clone()), release].into_iter().flatten()
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut actions = builds;
+    actions.append(&mut pushes);
+    actions.append(&mut pulls);
     actions.append(&mut changes);
     Plan {
         format_version: FORMAT_VERSION,
@@ -135,7 +182,43 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
         actions,
         notes,
         unknowns,
+        releases,
     }
+}
+
+fn pull_action(app: &DesiredApp, reason: &str) -> Action {
+    let platform = app.containers.first().and_then(|c| c.config.platform.clone());
+    Action {
+        kind: ActionKind::Pull,
+        app: app.name.clone(),
+        target: familiar_image(&app.image),
+        reason: reason.to_string(),
+        changes: Vec::new(),
+        detail: ActionDetail::Pull {
+            image: app.image.clone(),
+            platform,
+            credential: app.pull_credential.name.clone(),
+            build_of: None,
+        },
+    }
+}
+
+/// Before a pull: the platform wanted (the app's, else the engine's) must be
+/// among those the registry offers, so "exec format error" never reaches a
+/// container. Unknown when the registry could not say.
+fn platform_offered(app: &DesiredApp, observed: &Observed) -> Result<(), String> {
+    let Some(offered) = observed.platforms.get(&app.image).filter(|o| !o.is_empty()) else { return Ok(()) };
+    let explicit = app.containers.first().and_then(|c| c.config.platform.as_deref());
+    let Some(wanted) = explicit.or(observed.engine_platform.as_deref()) else { return Ok(()) };
+    if offered.iter().any(|have| crate::spec::values::platform_matches(have, wanted)) {
+        return Ok(());
+    }
+    let whose = if explicit.is_some() { "the app's platform" } else { "the engine's platform" };
+    Err(format!(
+        "image {} has no manifest for {wanted} ({whose}); it offers {}: set `platform:` to one of those or use another image",
+        familiar_image(&app.image),
+        offered.join(", ")
+    ))
 }
 
 /// Container actions of one app: create what is missing, replace what

@@ -6,10 +6,13 @@
 //! is the saved plan file and is described by `schema/plan.schema.json`.
 
 pub mod diff;
+pub mod pin;
+pub mod queries;
 
 pub use diff::diff;
+pub use queries::{queries, Queries};
 
-use crate::desired::DesiredContainer;
+use crate::desired::{DesiredBuild, DesiredContainer};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -41,8 +44,24 @@ pub struct Plan {
     /// A plan with unknowns is incomplete: exit 1, never applied.
     #[serde(default)]
     pub unknowns: Vec<Unknown>,
+    /// Releases recorded in the local history once their app applied
+    /// cleanly (`push-on-release` releases are recorded by their push).
+    #[serde(default)]
+    pub releases: Vec<PlannedRelease>,
     /// Counts per action kind.
     pub summary: Summary,
+}
+
+/// A release to record after its app applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlannedRelease {
+    pub app: String,
+    pub number: u32,
+    /// The image the app's containers run.
+    pub image: String,
+    /// The build image it came from, for build apps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<String>,
 }
 
 /// One step.
@@ -100,6 +119,25 @@ impl ActionKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", tag = "type")]
 pub enum ActionDetail {
+    /// Build `tags[0]` from the repository, and tag it with the rest.
+    Build {
+        tags: Vec<String>,
+        build: DesiredBuild,
+    },
+    /// Push `image` (a build image) with the engine, then give its manifest
+    /// each of `tags` in the same repository (manifest-only pushes).
+    Push {
+        image: String,
+        #[serde(default)]
+        tags: Vec<String>,
+        /// `push-on-release`: the release this push makes; its tag is among
+        /// `tags`, the local image gets it too, and it is recorded once pushed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        release: Option<u32>,
+        /// Name of the push credential, if any (never its value).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credential: Option<String>,
+    },
     Pull {
         image: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,6 +145,9 @@ pub enum ActionDetail {
         /// Name of the credential used, if any (never its value).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         credential: Option<String>,
+        /// A build image pulled back from its registry: remembered as pushed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        build_of: Option<String>,
     },
     Create {
         container: DesiredContainer,

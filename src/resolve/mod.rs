@@ -15,10 +15,12 @@ pub mod names;
 pub use credentials::{Choice, DefaultCredential};
 
 use crate::desired::{
-    ContainerConfig, Desired, DesiredApp, DesiredContainer, EnvValue, Health, Mount, MountKind, PortBinding,
+    ContainerConfig, Desired, DesiredApp, DesiredBuild, DesiredContainer, DesiredPush, EnvValue, Health, Mount,
+    MountKind, PortBinding,
 };
 use crate::diag::Diagnostic;
 use crate::secrets::Credentials;
+use crate::source::ContextVersion;
 use crate::spec::values::{self, VolumeSource};
 use crate::spec::{AppFile, At, ProcessSpec, Repo};
 use hmac::{Hmac, Mac};
@@ -32,6 +34,9 @@ pub struct Inputs<'a> {
     pub fingerprint_key: &'a [u8],
     /// Credential names oldest first, from git history, when there is one.
     pub added_order: Option<&'a [String]>,
+    /// Where each build context's files come from (by normalized context
+    /// path), or why that could not be decided.
+    pub contexts: &'a BTreeMap<String, Result<ContextVersion, String>>,
 }
 
 /// The process an app runs when it declares none: the image's own command.
@@ -56,11 +61,6 @@ pub fn resolve(repo: &Repo, inputs: &Inputs) -> Result<Desired, Vec<Diagnostic>>
     Ok(Desired { project: repo.project.clone(), empty: apps.is_empty(), apps })
 }
 
-fn unsupported(app: &AppFile, line: u32, col: u32, what: &str) -> Diagnostic {
-    Diagnostic::new(&app.path, line, col, format!("{what} is not yet supported by this version of berth"))
-        .hint("remove it for now, or use an `image:` app")
-}
-
 fn resolve_app(
     repo: &Repo,
     app: &AppFile,
@@ -69,19 +69,19 @@ fn resolve_app(
 ) -> Result<DesiredApp, Vec<Diagnostic>> {
     let spec = &app.spec;
     let mut diags = Vec::new();
-    if let Some(b) = &spec.build {
-        diags.push(unsupported(app, b.line, b.col, "`build:`"));
-    }
-    let Some(image_at) = &spec.image else {
-        // validate guarantees image xor build; a build app already has a diagnostic.
-        return Err(diags);
+    let (image, image_at, build) = match (&spec.image, &spec.build) {
+        (Some(i), _) => (values::parse_image(&i.value).expect("validated image reference"), (i.line, i.col), None),
+        (None, Some(b)) => {
+            let build = resolve_build(repo, app, b, inputs).map_err(|d| vec![d])?;
+            (format!("{}:{}", build.repository, build.version.tag()), (b.line, b.col), Some(build))
+        }
+        (None, None) => unreachable!("validate guarantees image xor build"),
     };
-    let image = values::parse_image(&image_at.value).expect("validated image reference");
     let explicit = spec.pull.as_ref().and_then(|p| p.credential.as_ref());
     let pull_credential =
         credentials::pull_credential(&image, explicit.map(|c| c.value.as_str()), inputs.credentials, default)
             .unwrap_or_else(|message| {
-                let at = explicit.map_or((image_at.line, image_at.col), |c| (c.line, c.col));
+                let at = explicit.map_or(image_at, |c| (c.line, c.col));
                 diags.push(Diagnostic::new(&app.path, at.0, at.1, message));
                 Choice { name: None, why: String::new() }
             });
@@ -124,10 +124,87 @@ fn resolve_app(
         name: app.name.clone(),
         suspended: spec.suspend,
         image,
+        build,
         pull_policy: spec.pull.as_ref().and_then(|p| p.policy.as_ref()).map(|p| p.value).unwrap_or_default(),
         pull_credential,
         containers,
     })
+}
+
+/// A build: its files and tag, the computed image repository (SPEC §3.3)
+/// and, with a registry server, where it is pushed and with which credential.
+fn resolve_build(
+    repo: &Repo,
+    app: &AppFile,
+    b: &At<crate::spec::BuildSpec>,
+    inputs: &Inputs,
+) -> Result<DesiredBuild, Diagnostic> {
+    let context = values::normalize_relative(&b.context).expect("validated build context");
+    let version = match inputs.contexts.get(&context) {
+        Some(Ok(v)) => v.clone(),
+        Some(Err(why)) => return Err(Diagnostic::new(&app.path, b.context.line, b.context.col, why.clone())),
+        None => unreachable!("the pipeline decides every build context's version"),
+    };
+    let view = names::RegistryView::of(&app.name, &app.spec, &repo.settings, &repo.project);
+    let registry_at = |pick: fn(&crate::spec::AppRegistry) -> Option<(u32, u32)>| {
+        app.spec.registry.as_ref().and_then(pick).unwrap_or((b.line, b.col))
+    };
+    let repository = values::parse_image(&view.computed_image())
+        .map(|r| r.rsplit_once(':').map_or(r.clone(), |(repo, _)| repo.to_string()))
+        .map_err(|e| {
+            let (line, col) = registry_at(|r| r.image_repo.as_ref().map(|i| (i.line, i.col)));
+            Diagnostic::new(&app.path, line, col, format!("computed image `{}`: {e}", view.computed_image()))
+                .hint("image repositories are lowercase letters, digits and . _ - / separators")
+        })?;
+    let push = if view.computed_server.is_empty() {
+        if view.computed_push_on_release() {
+            let (line, col) = registry_at(|_| None);
+            return Err(Diagnostic::new(&app.path, line, col, "push-on-release is set but no registry server is")
+                .hint("set `registry.server` (in berth.yaml or the app), or drop push-on-release"));
+        }
+        None
+    } else {
+        let explicit = app.spec.registry.as_ref().and_then(|r| r.credential.as_ref());
+        let credential =
+            credentials::push_credential(&view.computed_server, explicit.map(|c| c.value.as_str()), inputs.credentials)
+                .map_err(|m| {
+                    let (line, col) = explicit.map_or((b.line, b.col), |c| (c.line, c.col));
+                    Diagnostic::new(&app.path, line, col, m)
+                })?;
+        Some(DesiredPush {
+            credential: credential.name,
+            extra_tags: view.computed_push_extra_tags(),
+            on_release: view.computed_push_on_release(),
+        })
+    };
+    let spec = &b.value;
+    Ok(DesiredBuild {
+        context,
+        dockerfile: spec
+            .dockerfile
+            .as_ref()
+            .map_or("Dockerfile".into(), |d| values::normalize_relative(&d.value).expect("validated dockerfile")),
+        args: spec.args.clone(),
+        target: spec.target.as_ref().map(|t| t.value.clone()),
+        platform: app.spec.platform.as_ref().map(|p| p.value.clone()),
+        credentials: spec.credentials.iter().map(|c| c.value.clone()).collect(),
+        version,
+        repository,
+        push,
+    })
+}
+
+/// The normalized contexts of every build app, for the pipeline to look at.
+pub fn build_contexts(repo: &Repo) -> Vec<String> {
+    let mut out: Vec<String> = repo
+        .apps
+        .iter()
+        .filter_map(|a| a.spec.build.as_ref())
+        .filter_map(|b| values::normalize_relative(&b.context))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Add each `secret-env` credential's keys as fingerprinted secrets.

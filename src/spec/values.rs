@@ -167,6 +167,14 @@ pub(crate) fn normalize_relative(path: &str) -> Option<String> {
     Some(if out.is_empty() { ".".to_string() } else { out.join("/") })
 }
 
+/// Whether an image for platform `have` runs on `wanted` (both
+/// `os/arch[/variant]`): os and arch equal, and the variant when `wanted`
+/// names one, as the engine matches them.
+pub fn platform_matches(have: &str, wanted: &str) -> bool {
+    let (h, w): (Vec<&str>, Vec<&str>) = (have.split('/').collect(), wanted.split('/').collect());
+    h.len() >= 2 && w.len() >= 2 && h[0] == w[0] && h[1] == w[1] && (w.len() < 3 || h.get(2) == w.get(2))
+}
+
 /// Lexically normalize an absolute path (`..` stops at `/`).
 fn normalize_absolute(path: &str) -> String {
     let mut out: Vec<&str> = Vec::new();

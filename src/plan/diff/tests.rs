@@ -30,6 +30,7 @@ fn app(name: &str, containers: Vec<DesiredContainer>) -> DesiredApp {
         name: name.into(),
         suspended: false,
         image: BUSYBOX.into(),
+        build: None,
         pull_policy: PullPolicy::Missing,
         pull_credential: crate::resolve::Choice { name: None, why: "anonymous".into() },
         containers,
@@ -311,4 +312,21 @@ fn unreachable_registry_is_unknown_never_a_change() {
     assert!(p.actions.is_empty());
     assert!(p.is_incomplete());
     assert_eq!(p.unknowns[0].message, "registry docker.io did not answer");
+}
+
+#[test]
+fn an_image_without_the_wanted_platform_is_a_plan_time_error() {
+    let c = container("web", "web", 1);
+    let mut o = observed(vec![]);
+    o.images.clear();
+    o.platforms.insert(BUSYBOX.into(), vec!["linux/arm64/v8".into()]);
+    o.engine_platform = Some("linux/amd64".into());
+    let p = plan(&desired(vec![app("web", vec![c.clone()])]), &o);
+    assert!(p.actions.is_empty() && p.is_incomplete());
+    assert!(p.unknowns[0].message.contains("no manifest for linux/amd64"), "{}", p.unknowns[0].message);
+    assert!(p.unknowns[0].message.contains("linux/arm64/v8"));
+
+    o.platforms.insert(BUSYBOX.into(), vec!["linux/arm64/v8".into(), "linux/amd64".into()]);
+    let p = plan(&desired(vec![app("web", vec![c])]), &o);
+    assert_eq!(kinds(&p), vec![(Pull, "busybox:1.36"), (Create, "p-web-web-1")]);
 }

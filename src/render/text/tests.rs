@@ -28,6 +28,7 @@ fn plan(actions: Vec<Action>) -> Plan {
         summary: Summary::of(&actions),
         actions,
         notes: vec![],
+        releases: vec![],
         unknowns: vec![],
     }
 }
@@ -56,6 +57,7 @@ fn every_kind_of_action() {
                 image: "docker.io/library/busybox:1.36".into(),
                 platform: None,
                 credential: None,
+                build_of: None,
             },
         },
         Action {

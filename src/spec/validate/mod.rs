@@ -191,11 +191,8 @@ impl Validator<'_> {
             }
         }
         if let Some(b) = &app.build {
-            self.build_context(path, &b.context);
-            if let Some(d) = &b.dockerfile {
-                if d.trim().is_empty() || d.starts_with('/') {
-                    self.err(path, d, format!("dockerfile `{}` must be a path relative to the build context", d.value));
-                }
+            if self.build_context(path, &b.context) && app.image.is_none() {
+                self.dockerfile(path, b);
             }
             for c in &b.credentials {
                 self.credential(path, c);
@@ -342,27 +339,56 @@ impl Validator<'_> {
     }
 
     /// A build context: relative, inside the repository, an existing folder.
-    fn build_context(&mut self, path: &str, ctx: &At<String>) {
+    /// True when it is one.
+    fn build_context(&mut self, path: &str, ctx: &At<String>) -> bool {
         if ctx.starts_with('/') {
-            return self.err_hint(
+            self.err_hint(
                 path,
                 ctx,
                 format!("build context `{}` must be repository-relative", ctx.value),
                 "write it relative to the repository root, e.g. services/web",
             );
+            return false;
         }
         let Some(rel) = values::normalize_relative(ctx) else {
-            return self.err(path, ctx, format!("build context `{}` escapes the repository", ctx.value));
+            self.err(path, ctx, format!("build context `{}` escapes the repository", ctx.value));
+            return false;
         };
         let full = self.snapshot.root.join(&rel);
-        if !full.exists() {
-            return self.err(path, ctx, format!("build context `{}` does not exist", ctx.value));
+        let problem = if !full.exists() {
+            "does not exist"
+        } else if let Some(problem) = self.symlink_escape(&rel) {
+            problem
+        } else if !full.is_dir() {
+            "is not a folder"
+        } else {
+            return true;
+        };
+        self.err(path, ctx, format!("build context `{}` {problem}", ctx.value));
+        false
+    }
+
+    /// The Dockerfile: relative, inside the context, present in the working tree.
+    fn dockerfile(&mut self, path: &str, b: &crate::spec::BuildSpec) {
+        let Some(ctx) = values::normalize_relative(&b.context) else { return }; // reported above
+        let d = b.dockerfile.as_ref();
+        let name = d.map_or("Dockerfile", |d| d.value.as_str());
+        if name.trim().is_empty() || name.starts_with('/') {
+            let d = d.expect("the default is relative");
+            return self.err(path, d, format!("dockerfile `{name}` must be a path relative to the build context"));
         }
-        if let Some(problem) = self.symlink_escape(&rel) {
-            return self.err(path, ctx, format!("build context `{}` {problem}", ctx.value));
-        }
-        if !full.is_dir() {
-            self.err(path, ctx, format!("build context `{}` is not a folder", ctx.value));
+        let Some(rel) = values::normalize_relative(name).filter(|r| r != ".") else {
+            let d = d.expect("the default stays inside");
+            return self.err(path, d, format!("dockerfile `{name}` leaves the build context `{}`", b.context.value));
+        };
+        let full = self.snapshot.root.join(&ctx).join(&rel);
+        if self.snapshot.root.join(&ctx).is_dir() && !full.is_file() {
+            let (line, col) = d.map_or((b.context.line, b.context.col), |d| (d.line, d.col));
+            let msg = format!("build context `{}` has no {name}", b.context.value);
+            self.diags.push(
+                Diagnostic::new(path, line, col, msg)
+                    .hint("add it, or set `build.dockerfile` to the Dockerfile's path inside the context"),
+            );
         }
     }
 

@@ -141,6 +141,7 @@ fn symlinked_context_escapes() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("repo");
     std::fs::create_dir_all(root.join("services/web")).unwrap();
+    std::fs::write(root.join("services/web/Dockerfile"), "FROM busybox:1.36\n").unwrap();
     std::os::unix::fs::symlink(dir.path(), root.join("out")).unwrap();
     let root = root.canonicalize().unwrap();
     let snap = snapshot(
@@ -150,6 +151,9 @@ fn symlinked_context_escapes() {
             ("apps/a.yaml", "build: {context: services/web}\n"),
             ("apps/b.yaml", "build: {context: out}\n"),
             ("apps/c.yaml", "build: {context: nope}\n"),
+            ("apps/d.yaml", "build: {context: services/web, dockerfile: ../Dockerfile}\n"),
+            ("apps/e.yaml", "build: {context: services, dockerfile: web/Dockerfile}\n"),
+            ("apps/f.yaml", "build: {context: services}\n"),
         ],
         &[],
     );
@@ -158,7 +162,9 @@ fn symlinked_context_escapes() {
         errs,
         [
             "apps/b.yaml: build context `out` leaves the repository through a symlink",
-            "apps/c.yaml: build context `nope` does not exist"
+            "apps/c.yaml: build context `nope` does not exist",
+            "apps/d.yaml: dockerfile `../Dockerfile` leaves the build context `services/web`",
+            "apps/f.yaml: build context `services` has no Dockerfile",
         ]
     );
 }

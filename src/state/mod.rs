@@ -1,9 +1,13 @@
-//! State on the host: where berth keeps its lock (and, later, release
-//! history). Never holds a secret.
+//! State on the host: where berth keeps its lock, the secret-fingerprint
+//! key and each app's release history (`history`). Never holds a secret.
 //!
 //! The lock makes one apply (or watch) at a time per project and engine: an
 //! advisory `flock` on a file named after both, released by the kernel when
 //! the process ends, so a crash never leaves a stale lock.
+
+pub mod history;
+
+pub use history::{AppHistory, History, Pin, Release};
 
 use std::fs::{File, OpenOptions};
 use std::path::PathBuf;

@@ -1,0 +1,143 @@
+//! The image steps of an apply: builds (in parallel, up to `parallelism`),
+//! then pushes, then pulls. Each records what it made in the history only
+//! once it succeeded: a release number moves after its push did.
+
+use super::{record, timed, ApplyOptions, ApplySecrets, Event, Outcome, Progress, Targets};
+use crate::observe::registry::Login;
+use crate::observe::{BuildLog, BuildRequest, EngineError};
+use crate::plan::{Action, ActionDetail, ActionKind, Plan};
+use futures_util::StreamExt;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+pub(super) async fn run(
+    targets: &Targets,
+    plan: &Plan,
+    secrets: &ApplySecrets,
+    opts: &ApplyOptions,
+    progress: &Progress,
+    outcome: &mut Outcome,
+    failed_apps: &mut BTreeSet<String>,
+) {
+    let parallelism = opts.parallelism.max(1);
+    for kind in [ActionKind::Build, ActionKind::Push] {
+        let steps: Vec<&Action> =
+            plan.actions.iter().filter(|a| a.kind == kind && !failed_apps.contains(&a.app)).collect();
+        let results: Vec<(&Action, Result<(), EngineError>)> = futures_util::stream::iter(steps)
+            .map(|a| async move {
+                let r = match kind {
+                    ActionKind::Build => timed(progress, a, build(targets, a, secrets, progress)).await,
+                    _ => timed(progress, a, push(targets, a, secrets)).await,
+                };
+                (a, r)
+            })
+            .buffer_unordered(parallelism)
+            .collect()
+            .await;
+        for (a, r) in results {
+            record(outcome, a, r, failed_apps);
+        }
+    }
+
+    // Pulls. A failed pull fails every app that needed the image.
+    for a in plan.actions.iter().filter(|a| a.kind == ActionKind::Pull) {
+        let ActionDetail::Pull { image, platform, credential, build_of } = &a.detail else { continue };
+        if failed_apps.contains(&a.app) {
+            continue;
+        }
+        let auth = credential.as_ref().and_then(|c| secrets.logins.get(c));
+        let pulled = async {
+            targets.engine.pull(image, platform.as_deref(), auth).await.map_err(|e| match credential {
+                Some(c) => EngineError::Pull { image: image.clone(), message: format!("{e} (credential `{c}`)") },
+                None => e,
+            })?;
+            if let Some(app) = build_of {
+                remember_pushed(targets, app, image)?;
+            }
+            Ok(())
+        };
+        let r = timed(progress, a, pulled).await;
+        if r.is_err() {
+            failed_apps.extend(plan.actions.iter().filter(|o| uses_image(o, image)).map(|o| o.app.clone()));
+        }
+        record(outcome, a, r, failed_apps);
+    }
+}
+
+async fn build(t: &Targets, a: &Action, secrets: &ApplySecrets, progress: &Progress) -> Result<(), EngineError> {
+    let ActionDetail::Build { tags, build } = &a.detail else { unreachable!("a build action") };
+    let image = tags.first().cloned().unwrap_or_default();
+    let failed = |message: String| EngineError::Build { image: image.clone(), message, log: Vec::new() };
+    let context = (t.contexts)(build).map_err(failed)?;
+    // Base images are pulled with build.credentials only (SPEC §3.2).
+    let auth = build.credentials.iter().filter_map(|c| secrets.logins.get(c)).cloned().collect();
+    let req = BuildRequest {
+        tags: tags.clone(),
+        dockerfile: build.dockerfile.clone(),
+        args: build.args.clone(),
+        target: build.target.clone(),
+        platform: build.platform.clone(),
+        auth,
+    };
+    let (target, progress) = (a.target.clone(), progress.clone());
+    let log: BuildLog =
+        Arc::new(move |line: &str| progress(Event::Output { target: target.clone(), line: line.into() }));
+    t.engine.build(&req, context, log).await.map(|_| ())
+}
+
+/// The engine pushes the image (only layers the registry lacks); each
+/// further tag is a manifest-only push of the same bytes.
+async fn push(t: &Targets, a: &Action, secrets: &ApplySecrets) -> Result<(), EngineError> {
+    let ActionDetail::Push { image, tags, release, credential } = &a.detail else { unreachable!("a push action") };
+    let auth = credential.as_ref().and_then(|c| secrets.logins.get(c));
+    t.engine.push(image, auth).await?;
+    let login = auth.map(Login::from);
+    let repository = repository_of(image);
+    for tag in tags {
+        t.registry
+            .retag(image, tag, login.as_ref(), credential.as_deref())
+            .await
+            .map_err(|e| EngineError::Push { image: format!("{repository}:{tag}"), message: e.to_string() })?;
+    }
+    if let Some(n) = release {
+        let released = format!("{repository}:{n}");
+        t.engine.tag(image, &released).await?;
+        t.history.record_release(&a.app, Some(*n), &released, Some(image)).map_err(|e| history_error(&a.app, e))?;
+    }
+    remember_pushed(t, &a.app, image)
+}
+
+fn remember_pushed(t: &Targets, app: &str, image: &str) -> Result<(), EngineError> {
+    t.history
+        .update(app, |h| {
+            h.pushed.insert(image.to_string());
+        })
+        .map(|_| ())
+        .map_err(|e| history_error(app, e))
+}
+
+fn history_error(app: &str, e: std::io::Error) -> EngineError {
+    EngineError::Call { action: format!("record the history of app {app}"), message: e.to_string() }
+}
+
+/// `reg/app:tag` → `reg/app` (a port's colon is not a tag's).
+fn repository_of(image: &str) -> &str {
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => image,
+    }
+}
+
+fn uses_image(a: &Action, image: &str) -> bool {
+    matches!(&a.detail, ActionDetail::Create { container } | ActionDetail::Replace { container, .. } if container.config.image == image)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn repository_of_keeps_ports() {
+        assert_eq!(super::repository_of("127.0.0.1:5000/app-web:abc"), "127.0.0.1:5000/app-web");
+        assert_eq!(super::repository_of("docker.io/library/app:1"), "docker.io/library/app");
+        assert_eq!(super::repository_of("127.0.0.1:5000/app-web"), "127.0.0.1:5000/app-web");
+    }
+}

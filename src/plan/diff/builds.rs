@@ -1,0 +1,241 @@
+//! Build apps in the plan (SPEC §3.3): build what has no image yet, push new
+//! builds, re-pull what is in the registry but gone locally, and number
+//! releases. Pure: everything it looks at is in `Observed` (local images,
+//! registry answers the pipeline fetched for `queries`, the app's history).
+
+use super::familiar_image;
+use crate::desired::{DesiredApp, DesiredBuild, DesiredPush};
+use crate::observe::{Observed, RemoteDigest};
+use crate::plan::{Action, ActionDetail, ActionKind, FieldChange, Note, Queries};
+use crate::source::ContextVersion;
+
+/// What a build app needs before its containers, and the image they run.
+#[derive(Debug, Default)]
+pub(crate) struct BuildPlan {
+    /// The image the containers run: the build image, or its release tag.
+    pub runtime: String,
+    /// Its local id, when it is there already.
+    pub image_id: Option<String>,
+    pub build: Option<Action>,
+    pub push: Option<Action>,
+    pub pull: Option<Action>,
+    pub notes: Vec<Note>,
+    /// The release a push makes (`push-on-release`).
+    pub release: Option<u32>,
+}
+
+/// What to ask the registry for one build app (see `queries`).
+pub(crate) fn queries(app: &DesiredApp, b: &DesiredBuild, observed: &Observed, q: &mut Queries) {
+    let Some(p) = &b.push else { return };
+    if p.on_release {
+        if release_for(app, b, observed).is_some() {
+            return;
+        }
+        q.tags.insert(b.repository.clone(), credential(app, p));
+    }
+    if !observed.images.contains_key(&app.image) {
+        q.artifacts.insert(app.image.clone(), credential(app, p));
+    }
+}
+
+/// Plan one build app; `Err` is why it cannot be planned (an unknown).
+pub(crate) fn plan(app: &DesiredApp, b: &DesiredBuild, observed: &Observed) -> Result<BuildPlan, String> {
+    let artifact = &app.image;
+    let local = observed.images.get(artifact).cloned();
+    let mut out = BuildPlan { runtime: artifact.clone(), image_id: local.clone(), ..Default::default() };
+    let history = observed.history.get(&app.name);
+    if let ContextVersion::WorkingTree { why, .. } = &b.version {
+        out.notes.push(Note {
+            app: Some(app.name.clone()),
+            message: format!(
+                "app {}: {why}; the build uses the working tree, tagged with a content hash ({})",
+                app.name,
+                b.version.tag()
+            ),
+        });
+    }
+    let Some(p) = &b.push else {
+        if local.is_none() {
+            out.build = Some(build_action(app, b));
+        }
+        return Ok(out);
+    };
+
+    if p.on_release {
+        if let Some(n) = release_for(app, b, observed) {
+            out.runtime = format!("{}:{n}", b.repository);
+            out.image_id = observed.images.get(&out.runtime).cloned();
+            if out.image_id.is_none() {
+                out.pull = Some(pull_action(app, b, p, &out.runtime));
+            }
+            return Ok(out);
+        }
+        let n = next_release(app, b, observed)?;
+        out.release = Some(n);
+        out.runtime = format!("{}:{n}", b.repository);
+        out.image_id = None;
+        if local.is_none() {
+            fetch_or_build(app, b, p, observed, &mut out)?;
+        }
+        let mut tags = p.extra_tags.clone();
+        tags.push(n.to_string());
+        let reason = match &out.build {
+            Some(_) => format!("release {n} of a new build"),
+            None => format!("release {n}: the build image is not released yet"),
+        };
+        out.push = Some(push_action(app, p, tags, Some(n), reason));
+        return Ok(out);
+    }
+
+    match &local {
+        Some(_) if history.is_some_and(|h| h.pushed.contains(artifact)) => {}
+        Some(_) => {
+            let reason = format!("not yet pushed to {}", registry_of(&b.repository));
+            out.push = Some(push_action(app, p, p.extra_tags.clone(), None, reason));
+        }
+        None => {
+            fetch_or_build(app, b, p, observed, &mut out)?;
+            if out.build.is_some() {
+                let reason = "a new build".to_string();
+                out.push = Some(push_action(app, p, p.extra_tags.clone(), None, reason));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The build image is not local: pull it when its registry has it (never
+/// rebuild what was pushed), else build it.
+fn fetch_or_build(
+    app: &DesiredApp,
+    b: &DesiredBuild,
+    p: &DesiredPush,
+    observed: &Observed,
+    out: &mut BuildPlan,
+) -> Result<(), String> {
+    match observed.remote.get(&app.image) {
+        Some(RemoteDigest::Digest(_)) => out.pull = Some(pull_action(app, b, p, &app.image)),
+        Some(RemoteDigest::Absent) => out.build = Some(build_action(app, b)),
+        Some(RemoteDigest::Unknown(why)) => return Err(why.clone()),
+        None => return Err(format!("registry not asked about {}", familiar_image(&app.image))),
+    }
+    Ok(())
+}
+
+/// The release already made from this build image: recorded in the
+/// history, or an integer tag of the same local image.
+pub(crate) fn release_for(app: &DesiredApp, b: &DesiredBuild, observed: &Observed) -> Option<u32> {
+    let history = observed.history.get(&app.name);
+    if let Some(r) = history.and_then(|h| h.release_of_artifact(&app.image)) {
+        return Some(r.number);
+    }
+    let id = observed.images.get(&app.image)?;
+    local_release_tags(&b.repository, observed).filter(|(_, i)| *i == id).map(|(n, _)| n).max()
+}
+
+/// One past the highest release number anywhere: the registry's integer
+/// tags (so a lost history never reuses a number), the history, local tags.
+fn next_release(app: &DesiredApp, b: &DesiredBuild, observed: &Observed) -> Result<u32, String> {
+    let tags = match observed.registry_tags.get(&b.repository) {
+        Some(Ok(tags)) => tags,
+        Some(Err(why)) => return Err(format!("cannot number the next release: {why}")),
+        None => return Err(format!("cannot number the next release: tags of {} not listed", b.repository)),
+    };
+    let registry = tags.iter().filter_map(|t| release_number(t));
+    let history = observed.history.get(&app.name).map(|h| h.next_number() - 1).unwrap_or(0);
+    let local = local_release_tags(&b.repository, observed).map(|(n, _)| n);
+    Ok(registry.chain(local).chain([history]).max().unwrap_or(0) + 1)
+}
+
+/// `5` → 5; release tags are plain decimal numbers.
+fn release_number(tag: &str) -> Option<u32> {
+    (!tag.is_empty() && tag.len() < 10 && tag.bytes().all(|c| c.is_ascii_digit())).then(|| tag.parse().ok()).flatten()
+}
+
+/// Local `<repository>:<number>` tags and their image ids.
+fn local_release_tags<'a>(repository: &'a str, observed: &'a Observed) -> impl Iterator<Item = (u32, &'a String)> + 'a {
+    let prefix = format!("{repository}:");
+    observed
+        .images
+        .range(prefix.clone()..)
+        .take_while(move |(k, _)| k.starts_with(&prefix))
+        .filter_map(move |(k, id)| release_number(&k[repository.len() + 1..]).map(|n| (n, id)))
+}
+
+/// The credential to read and pull the build image with: the app's pull
+/// credential for that registry, else its push credential.
+fn credential(app: &DesiredApp, p: &DesiredPush) -> Option<String> {
+    app.pull_credential.name.clone().or_else(|| p.credential.clone())
+}
+
+fn registry_of(repository: &str) -> &str {
+    repository.split('/').next().unwrap_or(repository)
+}
+
+fn build_action(app: &DesiredApp, b: &DesiredBuild) -> Action {
+    let reason = match &b.version {
+        ContextVersion::Commit { id } => {
+            format!("no image yet for commit {} (the newest commit changing {})", &id[..12.min(id.len())], b.context)
+        }
+        ContextVersion::WorkingTree { why, .. } => format!("{why}: no image yet for this content"),
+    };
+    let mut changes = vec![value("context", &b.context), value("dockerfile", &b.dockerfile)];
+    changes.extend(b.target.as_deref().map(|t| value("target", t)));
+    changes.extend(b.platform.as_deref().map(|p| value("platform", p)));
+    changes.extend(b.args.iter().map(|(k, v)| value(&format!("args.{k}"), v)));
+    if !b.credentials.is_empty() {
+        changes.push(value("credentials", &b.credentials.join(", ")));
+    }
+    Action {
+        kind: ActionKind::Build,
+        app: app.name.clone(),
+        target: familiar_image(&app.image),
+        reason,
+        changes,
+        detail: ActionDetail::Build {
+            tags: vec![app.image.clone(), format!("{}:latest", b.repository)],
+            build: b.clone(),
+        },
+    }
+}
+
+fn push_action(app: &DesiredApp, p: &DesiredPush, tags: Vec<String>, release: Option<u32>, reason: String) -> Action {
+    let mut changes = Vec::new();
+    if !tags.is_empty() {
+        changes.push(value("tags", &tags.join(", ")));
+    }
+    if let Some(c) = &p.credential {
+        changes.push(value("credential", c));
+    }
+    Action {
+        kind: ActionKind::Push,
+        app: app.name.clone(),
+        target: familiar_image(&app.image),
+        reason,
+        changes,
+        detail: ActionDetail::Push { image: app.image.clone(), tags, release, credential: p.credential.clone() },
+    }
+}
+
+fn pull_action(app: &DesiredApp, b: &DesiredBuild, p: &DesiredPush, image: &str) -> Action {
+    Action {
+        kind: ActionKind::Pull,
+        app: app.name.clone(),
+        target: familiar_image(image),
+        reason: "missing locally".into(),
+        changes: Vec::new(),
+        detail: ActionDetail::Pull {
+            image: image.to_string(),
+            platform: b.platform.clone(),
+            credential: credential(app, p),
+            build_of: Some(app.name.clone()),
+        },
+    }
+}
+
+fn value(path: &str, v: &str) -> FieldChange {
+    FieldChange { path: path.into(), old: None, new: Some(v.into()), sensitive: false }
+}
+
+#[cfg(test)]
+mod tests;

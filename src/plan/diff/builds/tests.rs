@@ -1,0 +1,233 @@
+//! Build apps in the planner, on plain values.
+
+use crate::desired::{ContainerConfig, Desired, DesiredApp, DesiredBuild, DesiredContainer, DesiredPush};
+use crate::observe::{ContainerState, Observed, ObservedContainer, RemoteDigest};
+use crate::plan::diff::{diff, DiffOptions};
+use crate::plan::{queries, ActionDetail, ActionKind, Plan};
+use crate::source::ContextVersion;
+use crate::spec::PullPolicy;
+use crate::state::{AppHistory, Pin, Release};
+
+const REPO: &str = "127.0.0.1:5000/app-web";
+const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+const ARTIFACT: &str = "127.0.0.1:5000/app-web:0123456789ab";
+const ID: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+fn app(push: Option<DesiredPush>) -> DesiredApp {
+    let build = DesiredBuild {
+        context: "services/web".into(),
+        dockerfile: "Dockerfile".into(),
+        args: Default::default(),
+        target: None,
+        platform: None,
+        credentials: vec![],
+        version: ContextVersion::Commit { id: COMMIT.into() },
+        repository: REPO.into(),
+        push,
+    };
+    DesiredApp {
+        name: "web".into(),
+        suspended: false,
+        image: ARTIFACT.into(),
+        build: Some(build),
+        pull_policy: PullPolicy::Missing,
+        pull_credential: crate::resolve::Choice { name: Some("reg".into()), why: String::new() },
+        containers: vec![DesiredContainer {
+            name: "p-web-web-1".into(),
+            app: "web".into(),
+            process: "web".into(),
+            replica: 1,
+            config: ContainerConfig { image: ARTIFACT.into(), ..Default::default() },
+        }],
+    }
+}
+
+fn push(on_release: bool) -> Option<DesiredPush> {
+    Some(DesiredPush { credential: Some("reg".into()), extra_tags: vec!["latest".into()], on_release })
+}
+
+fn plan(app: DesiredApp, o: &Observed) -> Plan {
+    diff(&Desired { project: "p".into(), apps: vec![app], empty: false }, o, &DiffOptions::default())
+}
+
+fn kinds(p: &Plan) -> Vec<(ActionKind, &str)> {
+    p.actions.iter().map(|a| (a.kind, a.target.as_str())).collect()
+}
+
+fn running(image: &str, id: &str) -> ObservedContainer {
+    let config = ContainerConfig { image: image.into(), ..Default::default() };
+    ObservedContainer {
+        id: "c1".into(),
+        name: "p-web-web-1".into(),
+        app: "web".into(),
+        process: "web".into(),
+        replica: 1,
+        state: ContainerState::Running,
+        image_id: id.into(),
+        spec_hash: Some(config.spec_hash(id)),
+        config: Some(config),
+    }
+}
+
+fn history(pushed: &[&str], releases: &[(u32, &str, &str)]) -> AppHistory {
+    AppHistory {
+        pushed: pushed.iter().map(|s| s.to_string()).collect(),
+        releases: releases
+            .iter()
+            .map(|(n, i, a)| Release { number: *n, image: i.to_string(), artifact: Some(a.to_string()), at: 0 })
+            .collect(),
+        pin: None,
+    }
+}
+
+#[test]
+fn a_local_build_is_built_once() {
+    let p = plan(app(None), &Observed::default());
+    assert_eq!(
+        kinds(&p),
+        [(ActionKind::Build, "127.0.0.1:5000/app-web:0123456789ab"), (ActionKind::Create, "p-web-web-1")]
+    );
+    assert!(p.actions[0].reason.contains("commit 0123456789ab"), "{}", p.actions[0].reason);
+    let ActionDetail::Build { tags, .. } = &p.actions[0].detail else { panic!() };
+    assert_eq!(tags, &[ARTIFACT.to_string(), format!("{REPO}:latest")]);
+    assert_eq!(p.releases.len(), 1, "the first deploy is release 1");
+    assert_eq!(p.releases[0].number, 1);
+
+    // Built and running: nothing to do, nothing to ask.
+    let o = Observed {
+        images: [(ARTIFACT.to_string(), ID.to_string())].into(),
+        containers: vec![running(ARTIFACT, ID)],
+        history: [("web".to_string(), history(&[], &[(1, ARTIFACT, ARTIFACT)]))].into(),
+        ..Default::default()
+    };
+    let p = plan(app(None), &o);
+    assert!(p.is_empty() && p.releases.is_empty(), "{:?}", p.actions);
+    assert!(queries(&Desired { project: "p".into(), apps: vec![app(None)], empty: false }, &o, false).is_empty());
+}
+
+#[test]
+fn a_new_build_is_pushed_with_its_extra_tags() {
+    let o = Observed { remote: [(ARTIFACT.to_string(), RemoteDigest::Absent)].into(), ..Default::default() };
+    let p = plan(app(push(false)), &o);
+    assert_eq!(
+        kinds(&p).iter().map(|k| k.0).collect::<Vec<_>>(),
+        [ActionKind::Build, ActionKind::Push, ActionKind::Create]
+    );
+    let ActionDetail::Push { image, tags, release, credential } = &p.actions[1].detail else { panic!() };
+    assert_eq!((image.as_str(), tags.as_slice(), *release), (ARTIFACT, &["latest".to_string()][..], None));
+    assert_eq!(credential.as_deref(), Some("reg"));
+    assert_eq!(p.summary.build, 1);
+    assert_eq!(p.summary.push, 1);
+}
+
+#[test]
+fn a_build_in_the_registry_is_pulled_not_rebuilt() {
+    let o = Observed { remote: [(ARTIFACT.to_string(), RemoteDigest::Digest(ID.into()))].into(), ..Default::default() };
+    let p = plan(app(push(false)), &o);
+    assert_eq!(kinds(&p)[0], (ActionKind::Pull, "127.0.0.1:5000/app-web:0123456789ab"));
+    assert_eq!(p.actions[0].reason, "missing locally");
+    assert!(matches!(&p.actions[0].detail, ActionDetail::Pull { build_of: Some(a), .. } if a == "web"));
+    assert!(!p.actions.iter().any(|a| matches!(a.kind, ActionKind::Build | ActionKind::Push)));
+}
+
+#[test]
+fn a_local_build_not_yet_pushed_is_pushed_once() {
+    let mut o = Observed { images: [(ARTIFACT.to_string(), ID.to_string())].into(), ..Default::default() };
+    o.containers.push(running(ARTIFACT, ID));
+    o.history.insert("web".into(), history(&[], &[(1, ARTIFACT, ARTIFACT)]));
+    assert_eq!(kinds(&plan(app(push(false)), &o)), [(ActionKind::Push, "127.0.0.1:5000/app-web:0123456789ab")]);
+    o.history.insert("web".into(), history(&[ARTIFACT], &[(1, ARTIFACT, ARTIFACT)]));
+    assert!(plan(app(push(false)), &o).is_empty());
+}
+
+#[test]
+fn an_unreachable_registry_is_unknown_not_a_build() {
+    let o = Observed {
+        remote: [(ARTIFACT.to_string(), RemoteDigest::Unknown("registry down".into()))].into(),
+        ..Default::default()
+    };
+    let p = plan(app(push(false)), &o);
+    assert!(p.is_incomplete() && p.actions.is_empty());
+    assert_eq!(p.unknowns[0].message, "registry down");
+}
+
+#[test]
+fn releases_take_the_next_number_from_the_registry_history_and_local_tags() {
+    let d = Desired { project: "p".into(), apps: vec![app(push(true))], empty: false };
+    let mut o = Observed { images: [(ARTIFACT.to_string(), ID.to_string())].into(), ..Default::default() };
+    let q = queries(&d, &o, false);
+    assert_eq!(q.tags.keys().collect::<Vec<_>>(), [REPO]);
+    assert!(q.artifacts.is_empty(), "the build image is local");
+
+    o.registry_tags.insert(REPO.into(), Ok(vec!["1".into(), "2".into(), "latest".into(), "07x".into()]));
+    let p = plan(app(push(true)), &o);
+    let ActionDetail::Push { tags, release, .. } = &p.actions[0].detail else { panic!("{:?}", p.actions) };
+    assert_eq!((tags.clone(), *release), (vec!["latest".to_string(), "3".to_string()], Some(3)));
+    let ActionDetail::Create { container } = &p.actions[1].detail else { panic!() };
+    assert_eq!(container.config.image, format!("{REPO}:3"), "containers run the release tag");
+    assert!(p.releases.is_empty(), "the push records a push-on-release release");
+
+    // The history knows a higher number than the registry (a failed cleanup there).
+    o.history.insert("web".into(), history(&[], &[(7, &format!("{REPO}:7"), "other:1")]));
+    let p = plan(app(push(true)), &o);
+    assert!(matches!(&p.actions[0].detail, ActionDetail::Push { release: Some(8), .. }));
+
+    // Registry tags unknown: the number is unknown, never guessed.
+    o.registry_tags.insert(REPO.into(), Err("registry down".into()));
+    assert!(plan(app(push(true)), &o).is_incomplete());
+}
+
+#[test]
+fn a_made_release_is_run_or_pulled_again() {
+    let released = format!("{REPO}:3");
+    let mut o = Observed {
+        images: [(ARTIFACT.to_string(), ID.to_string()), (released.clone(), ID.to_string())].into(),
+        containers: vec![running(&released, ID)],
+        ..Default::default()
+    };
+    // Found from local tags alone (history lost).
+    let d = Desired { project: "p".into(), apps: vec![app(push(true))], empty: false };
+    assert!(queries(&d, &o, false).is_empty());
+    assert!(plan(app(push(true)), &o).is_empty());
+
+    // Image pruned locally: pulled back, not rebuilt, not released again.
+    o.images.clear();
+    o.history.insert("web".into(), history(&[ARTIFACT], &[(3, &released, ARTIFACT)]));
+    let p = plan(app(push(true)), &o);
+    assert_eq!(kinds(&p)[0], (ActionKind::Pull, "127.0.0.1:5000/app-web:3"));
+    assert!(!p.actions.iter().any(|a| matches!(a.kind, ActionKind::Build | ActionKind::Push)));
+}
+
+#[test]
+fn a_dirty_context_warns() {
+    let mut a = app(None);
+    let b = a.build.as_mut().unwrap();
+    b.version =
+        ContextVersion::WorkingTree { hash: "ab".repeat(32), why: "uncommitted changes in services/web".into() };
+    a.image = format!("{REPO}:abababababab");
+    let p = plan(a, &Observed::default());
+    assert!(p.notes.iter().any(|n| n.message.contains("uncommitted changes in services/web")), "{:?}", p.notes);
+}
+
+#[test]
+fn a_rollback_pin_holds_until_the_repository_image_changes() {
+    let old = format!("{REPO}:aaaaaaaaaaaa");
+    let mut h = history(&[ARTIFACT, &old], &[(1, &old, &old), (2, ARTIFACT, ARTIFACT)]);
+    h.pin = Some(Pin { release: 1, image: old.clone(), while_repo_image: ARTIFACT.into() });
+    let o = Observed {
+        images: [(ARTIFACT.to_string(), ID.to_string()), (old.clone(), ID.replace('1', "2"))].into(),
+        containers: vec![running(&old, &ID.replace('1', "2"))],
+        history: [("web".to_string(), h.clone())].into(),
+        ..Default::default()
+    };
+    let p = plan(app(push(false)), &o);
+    assert!(p.is_empty(), "{:?}", p.actions);
+    assert!(p.notes.iter().any(|n| n.message.contains("rolled back to release 1")));
+
+    let mut newer = app(push(false));
+    newer.image = format!("{REPO}:bbbbbbbbbbbb");
+    newer.containers[0].config.image = newer.image.clone();
+    let o = Observed { remote: [(newer.image.clone(), RemoteDigest::Absent)].into(), ..o };
+    let p = plan(newer, &o);
+    assert!(p.actions.iter().any(|a| a.kind == ActionKind::Build), "a new image ends the pin");
+}
