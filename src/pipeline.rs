@@ -12,7 +12,7 @@ use crate::plan::{ActionDetail, Plan, Queries};
 use crate::secrets::{CredentialKind, Credentials};
 use crate::source::SourceError;
 use crate::spec::Repo;
-use crate::state::History;
+use crate::state::{History, Pin};
 use futures_util::future::join_all;
 use secrecy::ExposeSecret;
 use std::path::{Path, PathBuf};
@@ -113,9 +113,23 @@ pub struct PlanOptions {
 /// missing locally, a tag listing per new release, a manifest per image to
 /// pull (its platforms).
 pub async fn plan(engine: &dyn Engine, loaded: &Loaded, opts: PlanOptions) -> Result<Plan, PipelineError> {
+    plan_pinned(engine, loaded, opts, None).await
+}
+
+/// `plan`, with a rollback pin for one app taken as already recorded
+/// (`berth rollback` plans with it and records it once applied).
+pub async fn plan_pinned(
+    engine: &dyn Engine,
+    loaded: &Loaded,
+    opts: PlanOptions,
+    pin: Option<(&str, Pin)>,
+) -> Result<Plan, PipelineError> {
     let project = &loaded.desired.project;
     let mut observed = engine.observe(project).await?;
     observed.history = History::of(project).load().map_err(PipelineError::History)?;
+    if let Some((app, pin)) = pin {
+        observed.history.entry(app.to_string()).or_default().pin = Some(pin);
+    }
     let q = crate::plan::queries(&loaded.desired, &observed, opts.refresh_remote);
     if !q.is_empty() {
         ask(engine, loaded, &q, &mut observed).await?;

@@ -55,7 +55,28 @@ pub async fn run(a: ApplyArgs, load: &crate::pipeline::LoadOptions) -> anyhow::R
         return Ok(EXIT_OK);
     }
 
-    // Build output streams on a terminal; elsewhere only a failed build's log is shown.
+    // Secret values come from memory, checked against the plan's fingerprints.
+    let secrets = match &loaded {
+        Some(l) => l.apply_secrets(&plan)?,
+        None => crate::pipeline::saved_plan_secrets(&plan, load)?,
+    };
+    let registry = match &loaded {
+        Some(l) => crate::pipeline::registry_client(&l.repo),
+        None => crate::pipeline::saved_plan_registry(&plan),
+    };
+    let targets = crate::pipeline::targets(Arc::new(engine), registry, &plan.project, Path::new(&plan.repo));
+    let opts = ApplyOptions { parallelism: a.parallelism as usize };
+    let outcome = carry_out(&targets, &plan, &secrets, &opts).await;
+    Ok(report(&outcome))
+}
+
+/// Apply `plan`, showing progress (build output too, on a terminal).
+pub(super) async fn carry_out(
+    targets: &crate::apply::Targets,
+    plan: &Plan,
+    secrets: &crate::apply::ApplySecrets,
+    opts: &ApplyOptions,
+) -> crate::apply::Outcome {
     let show_output = std::io::stderr().is_terminal();
     let progress: crate::apply::Progress = Arc::new(move |e: Event| match e {
         Event::Started { kind, target } => eprintln!("  {} {target}…", kind.verb()),
@@ -65,37 +86,29 @@ pub async fn run(a: ApplyArgs, load: &crate::pipeline::LoadOptions) -> anyhow::R
         Event::Failed { kind, target, error } => println!("✗ {} {target} failed: {error}", kind.verb()),
         Event::Skipped { kind, target, why } => println!("- skipped {} {target}: {why}", kind.verb()),
     });
-    // Secret values come from memory, checked against the plan's fingerprints.
-    let secrets = match &loaded {
-        Some(l) => l.apply_secrets(&plan)?,
-        None => crate::pipeline::saved_plan_secrets(&plan, load)?,
-    };
-    let opts = ApplyOptions { parallelism: a.parallelism as usize };
-    let registry = match &loaded {
-        Some(l) => crate::pipeline::registry_client(&l.repo),
-        None => crate::pipeline::saved_plan_registry(&plan),
-    };
-    let targets = crate::pipeline::targets(Arc::new(engine), registry, &plan.project, Path::new(&plan.repo));
-    let outcome = crate::apply::apply(&targets, &plan, &secrets, &opts, progress).await;
+    crate::apply::apply(targets, plan, secrets, opts, progress).await
+}
+
+/// Print how an apply went; the exit code.
+pub(super) fn report(outcome: &crate::apply::Outcome) -> u8 {
     println!();
     if outcome.failed.is_empty() {
         println!("Apply complete: {} action(s) done.", outcome.done);
-        Ok(EXIT_OK)
-    } else {
-        let apps: std::collections::BTreeSet<&str> = outcome.failed.iter().map(|f| f.app.as_str()).collect();
-        println!("Apply finished with errors: {} action(s) done, {} failed.", outcome.done, outcome.failed.len());
-        eprintln!("error: apply failed for app(s): {}", apps.into_iter().collect::<Vec<_>>().join(", "));
-        for f in &outcome.failed {
-            eprintln!("  {} ({}): {}", f.target, f.app, f.error);
-            if !f.detail.is_empty() {
-                eprintln!("    build log (last {} lines):", f.detail.len());
-                for line in &f.detail {
-                    eprintln!("      {line}");
-                }
+        return EXIT_OK;
+    }
+    let apps: std::collections::BTreeSet<&str> = outcome.failed.iter().map(|f| f.app.as_str()).collect();
+    println!("Apply finished with errors: {} action(s) done, {} failed.", outcome.done, outcome.failed.len());
+    eprintln!("error: apply failed for app(s): {}", apps.into_iter().collect::<Vec<_>>().join(", "));
+    for f in &outcome.failed {
+        eprintln!("  {} ({}): {}", f.target, f.app, f.error);
+        if !f.detail.is_empty() {
+            eprintln!("    build log (last {} lines):", f.detail.len());
+            for line in &f.detail {
+                eprintln!("      {line}");
             }
         }
-        Ok(EXIT_ERROR)
     }
+    EXIT_ERROR
 }
 
 fn read_plan(path: &Path) -> anyhow::Result<Plan> {

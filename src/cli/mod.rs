@@ -6,6 +6,7 @@ mod apply;
 mod plan;
 mod registry;
 mod report;
+mod rollback;
 mod secrets;
 mod validate;
 
@@ -53,6 +54,8 @@ enum Command {
     Apply(apply::ApplyArgs),
     /// Plan against the live engine; exit 2 when anything drifted.
     Drift(plan::DriftArgs),
+    /// Run an app's previous (or a given) release again, until its image changes in the repository.
+    Rollback(rollback::RollbackArgs),
     /// Computed settings per app (registry, credentials, deployed image), as Dokku's registry:report.
     Report(report::ReportArgs),
     /// age-encrypted credential files under credentials/: keygen, encrypt, decrypt, edit, rekey.
@@ -93,6 +96,7 @@ pub fn main() -> ExitCode {
             Command::Drift(a) => plan::run_drift(a, &load).await,
             Command::Apply(a) => apply::run(a, &load).await,
             Command::Report(a) => report::run(a, &load).await,
+            Command::Rollback(a) => rollback::run(a, &load).await,
             Command::Secrets(a) => secrets::run(a, &crate::secrets::SecretsContext { identity: load.identity.clone() }),
             Command::Registry(a) => {
                 registry::run(a, &crate::secrets::SecretsContext { identity: load.identity.clone() })
