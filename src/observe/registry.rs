@@ -1,5 +1,7 @@
 //! Registry reads: what a tag resolves to (a manifest digest, by `HEAD`,
-//! without pulling anything) and which tags a repository has.
+//! without pulling anything), which tags a repository has and which
+//! platforms an image offers; and the one write, a manifest-only push that
+//! gives a pushed image another tag (`retag`).
 //!
 //! Owns the registry side of `observe`: the auth handshake (basic and
 //! bearer-token, anonymous or with a login held in memory), the scheme and
@@ -17,6 +19,8 @@
 mod auth;
 mod endpoint;
 mod error;
+mod manifest;
+mod wire;
 
 pub use endpoint::{is_loopback, CA_ENV, DOCKER_CERTS_D};
 pub use error::RegistryError;
@@ -25,13 +29,15 @@ use auth::{Authorization, Challenge};
 use backon::{ExponentialBuilder, Retryable};
 use endpoint::{Endpoint, Trust};
 use error::{from_status, unreachable, Context};
-use reqwest::header::{ACCEPT, LINK, WWW_AUTHENTICATE};
+use manifest::Parsed;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, LINK, WWW_AUTHENTICATE};
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
+use wire::Meter;
 
 /// Manifest types berth accepts, as the engine asks for them: with the
 /// Docker and OCI index types, a tag's digest is the one the engine records.
@@ -46,6 +52,9 @@ const TAGS_MAX_PAGES: usize = 100;
 const NEAREST: usize = 5;
 /// The host Docker Hub's API answers on.
 const HUB_API: &str = "registry-1.docker.io";
+/// Token scope actions: reading, and retagging (reads, then writes).
+const PULL: &str = "pull";
+const PULL_PUSH: &str = "pull,push";
 
 /// How to reach registries beyond the defaults.
 #[derive(Debug, Clone, Default)]
@@ -187,15 +196,8 @@ impl RegistryClient {
             credential: credential_name.or(auth.map(|l| l.username.as_str())),
             what: &what,
         };
-        match retried(|| self.head_manifest(&t, auth, &ctx)).await {
-            Err(RegistryError::ManifestUnknown { image, .. }) => {
-                // Best effort: a tag list that cannot be read names nothing.
-                let tags =
-                    if t.by_digest { Vec::new() } else { self.list_tags(&t, auth, &ctx).await.unwrap_or_default() };
-                Err(RegistryError::ManifestUnknown { image, nearest: nearest_tags(&t.reference, &tags, NEAREST) })
-            }
-            other => other,
-        }
+        let found = retried(|| self.head_manifest(&t, auth, &ctx)).await;
+        self.with_nearest(&t, auth, &ctx, found).await
     }
 
     /// Every tag of `repo` (`127.0.0.1:5000/app`, `docker.io/library/busybox`;
@@ -211,26 +213,180 @@ impl RegistryClient {
 
     /// Which platforms `image` offers: those of its index, or the one of a
     /// single manifest (from its config). One or two `GET`s; nothing pulled.
+    /// Index entries for another platform than an image's (`unknown/unknown`,
+    /// BuildKit's attestations) are left out. Errors as `digest`'s.
     pub async fn platforms(
         &self,
-        _image: &str,
-        _auth: Option<&Login>,
-        _credential_name: Option<&str>,
+        image: &str,
+        auth: Option<&Login>,
+        credential_name: Option<&str>,
     ) -> Result<ImagePlatforms, RegistryError> {
-        todo!("helper: registry platforms")
+        let t = Target::parse(image)?;
+        let what = format!("read the platforms of {image}");
+        let ctx = Context {
+            image,
+            registry: &t.registry,
+            credential: credential_name.or(auth.map(|l| l.username.as_str())),
+            what: &what,
+        };
+        let found = retried(|| self.read_platforms(&t, auth, &ctx)).await;
+        self.with_nearest(&t, auth, &ctx, found).await
     }
 
     /// Put the manifest `image` points to under `new_tag` in the same
     /// repository, byte for byte, so the digest does not change and no
     /// layer is sent (a manifest-only push). Returns the bytes sent.
+    ///
+    /// One `GET` of the manifest (as the registry stores it, with its exact
+    /// `Content-Type`) and one `PUT` of the same bytes to
+    /// `/v2/<repo>/manifests/<new_tag>`, with a token scoped
+    /// `repository:<repo>:pull,push`. The bytes returned are those of every
+    /// request the call sent, over all its tries: the `/v2/` ping, the token
+    /// request (if the registry wants one), the `GET` and the `PUT`, each
+    /// counted as HTTP/1.1 puts it on the wire (request line, headers, body;
+    /// no TCP or TLS framing).
+    ///
+    /// Errors: an invalid `new_tag` (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`) is
+    /// `InvalidReference`; a missing `image` is `ManifestUnknown` with the
+    /// nearest tags; 401/403 is `PushDenied`, naming the credential; the
+    /// rest as `digest`'s.
     pub async fn retag(
         &self,
-        _image: &str,
-        _new_tag: &str,
-        _auth: Option<&Login>,
-        _credential_name: Option<&str>,
+        image: &str,
+        new_tag: &str,
+        auth: Option<&Login>,
+        credential_name: Option<&str>,
     ) -> Result<u64, RegistryError> {
-        todo!("helper: registry retag")
+        let t = Target::parse(image)?;
+        let repo = format!("{}/{}", t.registry, t.repo);
+        let target = format!("{repo}:{new_tag}");
+        if let Some(message) = manifest::invalid_tag(new_tag) {
+            return Err(RegistryError::InvalidReference { image: target, message });
+        }
+        let what = format!("push {image} as {target}");
+        let credential = credential_name.or(auth.map(|l| l.username.as_str()));
+        let ctx = Context { image, registry: &t.registry, credential, what: &what };
+        let meter = Meter::default();
+        let pushed = retried(|| self.put_tag(&t, new_tag, auth, &ctx, &meter)).await;
+        match self.with_nearest(&t, auth, &ctx, pushed).await {
+            Ok(()) => Ok(meter.total()),
+            Err(RegistryError::Denied { registry, credential, .. }) => {
+                Err(RegistryError::PushDenied { image: target, registry, repo, credential })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A `ManifestUnknown` with the tags nearest to the one asked for.
+    async fn with_nearest<T>(
+        &self,
+        t: &Target,
+        auth: Option<&Login>,
+        ctx: &Context<'_>,
+        result: Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        match result {
+            Err(RegistryError::ManifestUnknown { image, .. }) => {
+                // Best effort: a tag list that cannot be read names nothing.
+                let tags =
+                    if t.by_digest { Vec::new() } else { self.list_tags(t, auth, ctx).await.unwrap_or_default() };
+                Err(RegistryError::ManifestUnknown { image, nearest: nearest_tags(&t.reference, &tags, NEAREST) })
+            }
+            other => other,
+        }
+    }
+
+    /// One try of `platforms`: the manifest, and a single manifest's config.
+    async fn read_platforms(
+        &self,
+        t: &Target,
+        auth: Option<&Login>,
+        ctx: &Context<'_>,
+    ) -> Result<ImagePlatforms, RegistryError> {
+        let meter = Meter::default();
+        let (ep, authz) = self.session(t, auth, ctx, PULL, &meter).await?;
+        let (body, content_type) = self.get_manifest(t, &ep, &authz, ctx, &meter).await?;
+        let unexpected = |why: &str| RegistryError::Unexpected {
+            registry: t.registry.clone(),
+            what: format!("{} ({why})", ctx.what),
+            status: 200,
+        };
+        let config = match manifest::parse(content_type.as_deref(), &body) {
+            Some(Parsed::Index(platforms)) => return Ok(ImagePlatforms::Index(platforms)),
+            Some(Parsed::Single { config }) if is_any_digest(&config) => config,
+            _ => return Err(unexpected("its manifest is neither an image index nor an image manifest")),
+        };
+        // Redirects (to a CDN or object store) are followed; the client
+        // drops `Authorization` when one leads to another host.
+        let url = format!("{}/v2/{}/blobs/{config}", ep.base, t.repo);
+        let resp = meter.send(authz.apply(ep.http.get(&url))).await.map_err(|e| unreachable(&t.registry, &e))?;
+        match resp.status().as_u16() {
+            200 => {}
+            // A 404 here is the registry's inconsistency, not a missing tag.
+            s => return Err(from_status(ctx, s, resp.headers())),
+        }
+        let body = resp.bytes().await.map_err(|e| unreachable(&t.registry, &e))?;
+        manifest::config_platform(&body)
+            .map(ImagePlatforms::Single)
+            .ok_or_else(|| unexpected("its image config names no os and architecture"))
+    }
+
+    /// One try of `retag`: `GET` the manifest, `PUT` the same bytes.
+    async fn put_tag(
+        &self,
+        t: &Target,
+        new_tag: &str,
+        auth: Option<&Login>,
+        ctx: &Context<'_>,
+        meter: &Meter,
+    ) -> Result<(), RegistryError> {
+        let (ep, authz) = self.session(t, auth, ctx, PULL_PUSH, meter).await?;
+        let (body, content_type) = self.get_manifest(t, &ep, &authz, ctx, meter).await?;
+        // The type goes back exactly as the registry gave it; a registry
+        // that named none: the manifest's own `mediaType`.
+        let content_type = content_type
+            .filter(|c| !c.trim().is_empty())
+            .or_else(|| manifest::media_type(&body))
+            .ok_or_else(|| RegistryError::Unexpected {
+                registry: t.registry.clone(),
+                what: format!("{} (its manifest has no media type)", ctx.what),
+                status: 200,
+            })?;
+        let sent = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
+        let url = format!("{}/v2/{}/manifests/{new_tag}", ep.base, t.repo);
+        let request = authz.apply(ep.http.put(&url)).header(CONTENT_TYPE, content_type).body(body);
+        let resp = meter.send(request).await.map_err(|e| unreachable(&t.registry, &e))?;
+        match resp.status().as_u16() {
+            200..=299 => {}
+            s => return Err(from_status(ctx, s, resp.headers())),
+        }
+        let stored = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok());
+        if stored.is_some_and(|d| d != sent) {
+            tracing::warn!("registry {} stored {} as {stored:?}, not {sent}", t.registry, ctx.what);
+        }
+        Ok(())
+    }
+
+    /// `GET` of `t`'s manifest: the body as sent, and its `Content-Type`.
+    async fn get_manifest(
+        &self,
+        t: &Target,
+        ep: &Endpoint,
+        authz: &Authorization,
+        ctx: &Context<'_>,
+        meter: &Meter,
+    ) -> Result<(bytes::Bytes, Option<String>), RegistryError> {
+        let url = format!("{}/v2/{}/manifests/{}", ep.base, t.repo, t.reference);
+        let request = authz.apply(ep.http.get(&url)).header(ACCEPT, MANIFEST_TYPES);
+        let resp = meter.send(request).await.map_err(|e| unreachable(&t.registry, &e))?;
+        match resp.status().as_u16() {
+            200 => {}
+            404 => return Err(RegistryError::ManifestUnknown { image: t.image.clone(), nearest: Vec::new() }),
+            s => return Err(from_status(ctx, s, resp.headers())),
+        }
+        let content_type = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(String::from);
+        let body = resp.bytes().await.map_err(|e| unreachable(&t.registry, &e))?;
+        Ok((body, content_type))
     }
 
     async fn head_manifest(
@@ -239,7 +395,7 @@ impl RegistryClient {
         auth: Option<&Login>,
         ctx: &Context<'_>,
     ) -> Result<String, RegistryError> {
-        let (ep, authz) = self.session(t, auth, ctx).await?;
+        let (ep, authz) = self.session(t, auth, ctx, PULL, &Meter::default()).await?;
         let url = format!("{}/v2/{}/manifests/{}", ep.base, t.repo, t.reference);
         let send =
             |method: reqwest::Method| authz.apply(ep.http.request(method, &url)).header(ACCEPT, MANIFEST_TYPES).send();
@@ -275,7 +431,7 @@ impl RegistryClient {
         struct Page {
             tags: Option<Vec<String>>,
         }
-        let (ep, authz) = self.session(t, auth, ctx).await?;
+        let (ep, authz) = self.session(t, auth, ctx, PULL, &Meter::default()).await?;
         let unexpected = || RegistryError::Unexpected {
             registry: t.registry.clone(),
             what: format!("{} (its answer is not a tag list)", ctx.what),
@@ -304,17 +460,20 @@ impl RegistryClient {
     }
 
     /// Pings `/v2/` and answers its challenge: the endpoint and what to send
-    /// as `Authorization` to read `t.repo`.
+    /// as `Authorization` for `actions` (`pull`, `pull,push`) on `t.repo`.
+    /// Its requests are counted in `meter`.
     async fn session(
         &self,
         t: &Target,
         auth: Option<&Login>,
         ctx: &Context<'_>,
+        actions: &str,
+        meter: &Meter,
     ) -> Result<(Endpoint, Authorization), RegistryError> {
         let mut ep = self.endpoint(&t.host, false)?;
         let resp = loop {
             let resp =
-                ep.http.get(format!("{}/v2/", ep.base)).send().await.map_err(|e| unreachable(&t.registry, &e))?;
+                meter.send(ep.http.get(format!("{}/v2/", ep.base))).await.map_err(|e| unreachable(&t.registry, &e))?;
             if !(ep.plain && resp.status().as_u16() == 400) {
                 break resp;
             }
@@ -345,7 +504,7 @@ impl RegistryClient {
             resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).and_then(auth::parse_challenge);
         let authz = match (challenge, auth) {
             (Some(Challenge::Bearer { realm, service }), _) => {
-                Authorization::Bearer(self.token(t, &realm, service.as_deref(), auth, ctx).await?)
+                Authorization::Bearer(self.token(t, &realm, service.as_deref(), auth, ctx, actions, meter).await?)
             }
             (Some(Challenge::Basic), Some(login)) => Authorization::Basic(login.clone()),
             // Asked anonymously, or a scheme berth does not speak: the read
@@ -355,7 +514,9 @@ impl RegistryClient {
         Ok((ep, authz))
     }
 
-    /// A pull token for `t.repo` from the realm, for `auth` or anonymous.
+    /// A token for `actions` on `t.repo` from the realm, for `auth` or
+    /// anonymous.
+    #[allow(clippy::too_many_arguments)]
     async fn token(
         &self,
         t: &Target,
@@ -363,13 +524,15 @@ impl RegistryClient {
         service: Option<&str>,
         auth: Option<&Login>,
         ctx: &Context<'_>,
+        actions: &str,
+        meter: &Meter,
     ) -> Result<String, RegistryError> {
         let bad_realm = || RegistryError::Unexpected {
             registry: t.registry.clone(),
             what: format!("use the token service {realm:?} it names"),
             status: 401,
         };
-        let url = auth::token_url(realm, service, &format!("repository:{}:pull", t.repo)).ok_or_else(bad_realm)?;
+        let url = auth::token_url(realm, service, &format!("repository:{}:{actions}", t.repo)).ok_or_else(bad_realm)?;
         let realm_host = match (url.host_str(), url.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_string(),
@@ -380,7 +543,7 @@ impl RegistryClient {
         if let Some(login) = auth {
             request = request.basic_auth(&login.username, Some(&login.password));
         }
-        let resp = request.send().await.map_err(|e| RegistryError::Unreachable {
+        let resp = meter.send(request).await.map_err(|e| RegistryError::Unreachable {
             registry: t.registry.clone(),
             message: format!("its token service {realm_host}: {}", error::describe(&e)),
         })?;
@@ -433,6 +596,17 @@ where
 
 fn is_digest(s: &str) -> bool {
     s.strip_prefix("sha256:").is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// `algorithm:encoded` as OCI spells a digest (sha256, sha512, …): safe to
+/// put in a blob URL.
+fn is_any_digest(s: &str) -> bool {
+    s.split_once(':').is_some_and(|(alg, enc)| {
+        !alg.is_empty()
+            && !enc.is_empty()
+            && alg.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b))
+            && enc.bytes().all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b))
+    })
 }
 
 /// The target of `rel="next"` in a `Link` header.
@@ -516,6 +690,52 @@ mod tests {
         assert!(is_digest(&format!("sha256:{}", "0f".repeat(32))));
         assert!(!is_digest("sha256:abc"));
         assert!(!is_digest(&format!("sha512:{}", "0f".repeat(32))));
+    }
+
+    #[test]
+    fn offers_matches_os_arch_and_a_variant_when_asked() {
+        let index = ImagePlatforms::Index(vec!["linux/amd64".into(), "linux/arm/v7".into(), "linux/arm64/v8".into()]);
+        assert!(index.offers("linux/amd64"));
+        assert!(index.offers("linux/arm64"), "no variant asked: any variant");
+        assert!(index.offers("linux/arm64/v8"));
+        assert!(index.offers("linux/arm/v7"));
+        assert!(!index.offers("linux/arm/v6"));
+        assert!(!index.offers("windows/amd64"));
+        assert!(!index.offers("linux"), "a platform is os/arch at least");
+        assert!(!ImagePlatforms::Index(vec![]).offers("linux/amd64"));
+        let single = ImagePlatforms::Single("linux/amd64".into());
+        assert!(single.offers("linux/amd64"));
+        assert!(!single.offers("linux/amd64/v2"), "a variant asked for must be there");
+        assert!(!single.offers("linux/arm64"));
+    }
+
+    #[test]
+    fn digests_of_any_algorithm_for_blob_urls() {
+        assert!(is_any_digest(&format!("sha256:{}", "0f".repeat(32))));
+        assert!(is_any_digest("sha512:abcDEF012"));
+        assert!(is_any_digest("multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8"));
+        for bad in ["", "sha256", "sha256:", ":abc", "sha256:../../x", "sha256:a/b", "SHA256:ab"] {
+            assert!(!is_any_digest(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn retag_refuses_an_invalid_tag_before_any_request() {
+        let client = RegistryClient::new(RegistryOptions::default());
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        // Port 1: a request would fail as unreachable, not as a bad tag.
+        for bad in ["", "-x", "a b", "a:b", &"t".repeat(129)] {
+            let e = rt.block_on(client.retag("127.0.0.1:1/app:1", bad, None, None)).unwrap_err();
+            assert!(
+                matches!(&e, RegistryError::InvalidReference { image, .. } if image == &format!("127.0.0.1:1/app:{bad}")),
+                "{e:?}"
+            );
+            assert!(e.to_string().starts_with("failed to parse image reference"), "{e}");
+        }
+        let e = rt.block_on(client.retag("Bad Image", "ok", None, None)).unwrap_err();
+        assert!(matches!(e, RegistryError::InvalidReference { .. }), "{e}");
+        let e = rt.block_on(client.retag("127.0.0.1:1/app:1", "ok", None, None)).unwrap_err();
+        assert!(matches!(e, RegistryError::Unreachable { .. }), "{e}");
     }
 
     #[test]

@@ -13,4 +13,5 @@ mod engine;
 mod lifecycle;
 mod pull_policy;
 mod registry;
+mod registry_push;
 mod secrets;

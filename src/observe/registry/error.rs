@@ -19,6 +19,9 @@ pub enum RegistryError {
     /// 401/403 from the registry or its token service.
     #[error("failed to read {image}: registry {registry} denied access {}", denied_advice(credential.as_deref(), registry))]
     Denied { image: String, registry: String, credential: Option<String> },
+    /// 401/403 on a push (a retag), from the registry or its token service.
+    #[error("failed to push {image}: registry {registry} denied access {}", push_denied_advice(credential.as_deref(), registry, repo))]
+    PushDenied { image: String, registry: String, repo: String, credential: Option<String> },
     /// 404: the tag (or digest) is not in the repository.
     #[error("failed to find {image} in its registry: no such tag or digest{}", nearest_list(nearest))]
     ManifestUnknown { image: String, nearest: Vec<String> },
@@ -55,6 +58,17 @@ fn denied_advice(credential: Option<&str>, registry: &str) -> String {
         ),
         None => format!(
             "anonymously; give the app a registry credential for {registry} (berth registry login {registry} USERNAME, or pull.credential)"
+        ),
+    }
+}
+
+fn push_denied_advice(credential: Option<&str>, registry: &str, repo: &str) -> String {
+    match credential {
+        Some(name) => format!(
+            "with credential {name}: credential {name} may not push to {repo}; check its username and password (berth registry login {registry} USERNAME) and that it has push access to {repo}"
+        ),
+        None => format!(
+            "anonymously: pushing to {repo} needs a login; give the app a registry credential for {registry} (berth registry login {registry} USERNAME, or registry.credential)"
         ),
     }
 }
@@ -214,6 +228,7 @@ mod tests {
             RegistryError::Unreachable { registry: "r".into(), message: "m".into() },
             RegistryError::Denied { image: "i".into(), registry: "r".into(), credential: None },
             RegistryError::ManifestUnknown { image: "i".into(), nearest: vec!["1".into(), "2".into()] },
+            RegistryError::PushDenied { image: "i".into(), registry: "r".into(), repo: "r/a".into(), credential: None },
             RegistryError::RateLimited { registry: "r".into(), limit: None, remaining: None, reset: None },
             RegistryError::Server { registry: "r".into(), status: 502 },
             RegistryError::Unexpected { registry: "r".into(), what: "list tags".into(), status: 405 },
@@ -222,6 +237,30 @@ mod tests {
         for e in all {
             assert!(e.to_string().starts_with("failed to "), "{e}");
         }
+    }
+
+    #[test]
+    fn push_denied_says_who_may_not_push_where() {
+        let e = RegistryError::PushDenied {
+            image: "127.0.0.1:5000/app:latest".into(),
+            registry: "127.0.0.1:5000".into(),
+            repo: "127.0.0.1:5000/app".into(),
+            credential: Some("lan".into()),
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("failed to push 127.0.0.1:5000/app:latest: registry 127.0.0.1:5000 denied access with credential lan: credential lan may not push to 127.0.0.1:5000/app;"),
+            "{text}"
+        );
+        assert!(!e.is_unknown_state());
+        let anon = RegistryError::PushDenied {
+            image: "127.0.0.1:5000/app:latest".into(),
+            registry: "127.0.0.1:5000".into(),
+            repo: "127.0.0.1:5000/app".into(),
+            credential: None,
+        }
+        .to_string();
+        assert!(anon.contains("denied access anonymously: pushing to 127.0.0.1:5000/app needs a login"), "{anon}");
     }
 
     #[test]
