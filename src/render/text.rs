@@ -51,8 +51,10 @@ pub fn plan_text(plan: &Plan, w: &mut dyn Write, style: Style) -> io::Result<()>
     for a in &plan.actions {
         let head = format!("{} {} {}", a.kind.symbol(), a.kind.verb(), a.target);
         writeln!(w, "{} ({})", style.paint(kind_color(a.kind), &head), a.reason)?;
+        // Creates, builds and pushes list the values they set; replaces show old → new.
+        let values = matches!(a.kind, ActionKind::Create | ActionKind::Build | ActionKind::Push | ActionKind::Pull);
         for c in &a.changes {
-            write_change(w, c, a.kind == ActionKind::Create)?;
+            write_change(w, c, values)?;
         }
     }
     if !plan.actions.is_empty() {

@@ -8,36 +8,6 @@ use std::process::{Command, Output};
 
 const SLEEPER: &str = r#"["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]"#;
 
-/// An age key pair made with the `age-keygen` CLI.
-struct Key {
-    file: PathBuf,
-    public: String,
-}
-
-fn keygen(dir: &Path) -> Key {
-    let file = dir.join("key.txt");
-    let out = Command::new("age-keygen").arg("-o").arg(&file).output().expect("age-keygen runs");
-    assert!(out.status.success(), "age-keygen: {}", String::from_utf8_lossy(&out.stderr));
-    let text = std::fs::read_to_string(&file).unwrap();
-    let public = text.lines().find_map(|l| l.strip_prefix("# public key: ")).expect("public key line").to_string();
-    Key { file, public }
-}
-
-/// Encrypt `plaintext` to `public` with the `age` CLI (armored) into the repo.
-fn age_encrypt(repo: &TestRepo, name: &str, public: &str, plaintext: &str) {
-    let path = repo.dir().join(format!("credentials/{name}.age"));
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mut child = Command::new("age")
-        .args(["-a", "-r", public, "-o"])
-        .arg(&path)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("age runs");
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(plaintext.as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success());
-}
-
 fn run(repo: &TestRepo, key: &Key, args: &[&str], trace: bool) -> Output {
     let (sub, rest) = args.split_first().unwrap();
     let mut cmd = repo.command();

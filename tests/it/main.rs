@@ -8,6 +8,7 @@
 mod common;
 
 mod bad_input;
+mod builds;
 mod credentials;
 mod engine;
 mod lifecycle;

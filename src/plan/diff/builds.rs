@@ -175,7 +175,7 @@ fn registry_of(repository: &str) -> &str {
 fn build_action(app: &DesiredApp, b: &DesiredBuild) -> Action {
     let reason = match &b.version {
         ContextVersion::Commit { id } => {
-            format!("no image yet for commit {} (the newest commit changing {})", &id[..12.min(id.len())], b.context)
+            format!("no image yet for commit {}, the newest commit changing {}", &id[..12.min(id.len())], b.context)
         }
         ContextVersion::WorkingTree { why, .. } => format!("{why}: no image yet for this content"),
     };

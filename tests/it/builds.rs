@@ -1,0 +1,367 @@
+//! Builds and registries end to end (SPEC §3.3), on the real engine and a
+//! local `docker-registry` with basic auth: build from the committed tree,
+//! push with extra tags (one digest, checked through the registry API),
+//! nothing rebuilt or pushed again, release numbers without gaps across a
+//! failed push, re-pull after the image is gone locally, `.dockerignore`,
+//! working-tree builds, failed builds, and rollback.
+
+use crate::common::*;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const DOCKERFILE: &str = "FROM busybox:1.36\nCOPY . /ctx\nCMD [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n";
+const PASSWORD: &str = "canary-push-password-9f3a";
+
+/// A basic-auth `docker-registry` that can be stopped and started again on
+/// the same port and storage (to make a push fail mid-way).
+struct Registry {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Registry {
+    fn start() -> Self {
+        let dir = tempfile::Builder::new().prefix("berth-build-registry-").tempdir().unwrap();
+        let port = free_port();
+        let out = Command::new("htpasswd").args(["-Bbn", "bob", PASSWORD]).output().expect("htpasswd runs");
+        std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {d}/data\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: berth-tests\n    path: {d}/htpasswd\n",
+            d = dir.path().display()
+        );
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let mut r = Registry { dir, port, child: None };
+        r.resume();
+        r
+    }
+
+    fn resume(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(self.dir.path().join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry runs");
+        self.child = Some(child);
+        let started = Instant::now();
+        while http_status(self.port, "/v2/").is_none() {
+            assert!(started.elapsed() < Duration::from_secs(20), "registry did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `GET /v2/<repo>/tags/list`, sorted.
+    fn tags(&self, repo: &str) -> Vec<String> {
+        let out = curl(&["-fsS", "-u", &format!("bob:{PASSWORD}"), &format!("http://{}/v2/{repo}/tags/list", self.host())]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        let mut tags: Vec<String> =
+            v["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(String::from)).collect();
+        tags.sort();
+        tags
+    }
+
+    /// The manifest digest a tag names, from the registry's own answer.
+    fn digest(&self, repo: &str, tag: &str) -> String {
+        let out = curl(&[
+            "-fsSI",
+            "-u",
+            &format!("bob:{PASSWORD}"),
+            "-H",
+            "Accept: application/vnd.docker.distribution.manifest.v2+json",
+            &format!("http://{}/v2/{repo}/manifests/{tag}", self.host()),
+        ]);
+        out.lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("docker-content-digest:").map(|d| d.trim().to_string()))
+            .unwrap_or_else(|| panic!("no digest for {repo}:{tag}: {out}"))
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl").args(args).output().expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A repo with a git history, an age key, the push credential, and one
+/// build app `web` (context `services/web`).
+struct BuildRepo {
+    repo: TestRepo,
+    key: Key,
+}
+
+impl BuildRepo {
+    fn new(name: &str, registry: Option<&Registry>, registry_yaml: &str) -> Self {
+        let repo = TestRepo::new(name);
+        let key = keygen(&repo.state_dir());
+        repo.git_init();
+        repo.berth_yaml(&format!("recipients: [{}]\n", key.public));
+        if let Some(r) = registry {
+            let cred = format!("kind: registry\nserver: {}\nusername: bob\npassword: {PASSWORD}\n", r.host());
+            age_encrypt(&repo, "reg", &key.public, &cred);
+        }
+        repo.file("services/web/Dockerfile", DOCKERFILE);
+        repo.file("services/web/app.txt", "version 1\n");
+        repo.app("web", &format!("build:\n  context: services/web\n{registry_yaml}"));
+        repo.commit("first");
+        Self { repo, key }
+    }
+
+    /// `berth SUBCOMMAND <repo> REST...`
+    fn run(&self, args: &[&str]) -> Output {
+        let (sub, rest) = args.split_first().unwrap();
+        let dir = self.repo.dir();
+        self.run_raw(&[&[*sub, dir.to_str().unwrap()], rest].concat())
+    }
+
+    /// `berth ARGS...`, with the repository's identity.
+    fn run_raw(&self, args: &[&str]) -> Output {
+        let mut cmd = self.repo.command();
+        cmd.env("BERTH_AGE_IDENTITY", &self.key.file).args(args);
+        let out = cmd.output().expect("berth runs");
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(!all.contains(PASSWORD), "the push password leaked into berth's output:\n{all}");
+        out
+    }
+
+    fn apply(&self) -> String {
+        let out = self.run(&["apply", "--auto-approve"]);
+        assert_exit(&out, 0);
+        stdout(&out)
+    }
+
+    fn plan_is_empty(&self) {
+        let out = self.run(&["plan", "--detailed-exitcode"]);
+        assert_exit(&out, 0);
+    }
+
+    fn image(&self) -> String {
+        self.repo.containers()[0].image.clone()
+    }
+}
+
+/// Removes every local image of `repo` (any tag) when dropped.
+struct Images(String);
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        let out = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", &self.0]);
+        for image in stdout(&out).lines() {
+            docker(&["rmi", "-f", image]);
+        }
+    }
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..12]
+}
+
+#[test]
+fn builds_push_extra_tags_once_and_rebuild_only_on_context_changes() {
+    require_engine();
+    let registry = Registry::start();
+    let host = registry.host();
+    let b = BuildRepo::new(
+        "buildpush",
+        Some(&registry),
+        &format!("registry:\n  server: {host}\n  image-repo: team/web\n  push-extra-tags: [latest, stable]\n"),
+    );
+    let _images = Images(format!("{host}/team/web"));
+    let commit = stdout(&b.repo.git(&["rev-parse", "HEAD"])).trim().to_string();
+    let image = format!("{host}/team/web:{}", short(&commit));
+
+    let plan = b.run(&["plan"]);
+    let text = stdout(&plan);
+    assert!(text.contains(&format!("+ build {image} (no image yet for commit {}, the newest commit changing services/web)", short(&commit))), "{text}");
+    assert!(text.contains(&format!("↑ push {image} (a new build)")), "{text}");
+    assert!(text.contains("tags: latest, stable"), "{text}");
+    assert!(text.contains("Plan: 1 to build, 0 to pull, 1 to push, 1 to create"), "{text}");
+
+    b.apply();
+    assert_eq!(b.image(), image);
+    assert_eq!(registry.tags("team/web"), [short(&commit), "latest", "stable"]);
+    let digest = registry.digest("team/web", short(&commit));
+    assert_eq!(registry.digest("team/web", "latest"), digest, "extra tags are the same manifest");
+    assert_eq!(registry.digest("team/web", "stable"), digest);
+    b.plan_is_empty();
+
+    // A second apply builds and pushes nothing: not one mutating engine call.
+    let events = EventCounter::start(b.repo.project());
+    let out = stdout(&b.run(&["apply", "--auto-approve"]));
+    assert!(out.contains("No changes."), "{out}");
+    assert!(events.mutating().is_empty(), "{:?}", events.mutating());
+
+    // Commits elsewhere do not rebuild.
+    b.repo.file("README.md", "docs\n");
+    b.repo.commit("docs only");
+    b.plan_is_empty();
+
+    // A commit in the context does.
+    b.repo.file("services/web/app.txt", "version 2\n");
+    let second = b.repo.commit("v2");
+    let plan = stdout(&b.run(&["plan"]));
+    assert!(plan.contains(&format!("+ build {host}/team/web:{}", short(&second))), "{plan}");
+    assert!(plan.contains(&format!("~ replace {}-web-web-1", b.repo.project())), "{plan}");
+    b.apply();
+    assert_eq!(registry.digest("team/web", "latest"), registry.digest("team/web", short(&second)));
+    let content = docker_ok(&["exec", &b.repo.containers()[0].name, "cat", "/ctx/app.txt"]);
+    assert_eq!(content.trim(), "version 2");
+    b.plan_is_empty();
+}
+
+#[test]
+fn releases_number_without_gaps_and_roll_back() {
+    require_engine();
+    let mut registry = Registry::start();
+    let host = registry.host();
+    let b = BuildRepo::new("releases", Some(&registry), &format!("registry:\n  server: {host}\n  push-on-release: true\n"));
+    let repo = format!("{host}/app-web");
+    let _images = Images(repo.clone());
+
+    b.apply();
+    assert_eq!(b.image(), format!("{repo}:1"));
+    b.plan_is_empty();
+
+    // Release 2 is planned, then its push fails: no number is used up.
+    b.repo.file("services/web/app.txt", "version 2\n");
+    b.repo.commit("v2");
+    let plan_file = b.repo.state_dir().join("release2.json");
+    let plan = b.run(&["plan", "--out", plan_file.to_str().unwrap()]);
+    assert!(stdout(&plan).contains("release 2 of a new build"), "{}", stdout(&plan));
+    registry.stop();
+    let failed = b.run_raw(&["apply", plan_file.to_str().unwrap(), "--auto-approve"]);
+    assert_exit(&failed, 1);
+    assert_eq!(b.image(), format!("{repo}:1"), "a failed push leaves the running release alone");
+    registry.resume();
+    let releases = |r: &Registry| r.tags("app-web").into_iter().filter(|t| t.len() < 12).collect::<Vec<_>>();
+    assert_eq!(releases(&registry), ["1"]);
+    b.apply();
+    assert_eq!(b.image(), format!("{repo}:2"));
+
+    b.repo.file("services/web/app.txt", "version 3\n");
+    b.repo.commit("v3");
+    b.apply();
+    assert_eq!(b.image(), format!("{repo}:3"));
+    assert_eq!(releases(&registry), ["1", "2", "3"]);
+    b.plan_is_empty();
+    let report = stdout(&b.run(&["report", "web", "--format", "json"]));
+    assert!(report.contains("\"tag-version\": \"3\""), "{report}");
+
+    // Roll back to the previous release; drift and plans keep it.
+    let out = b.run(&["rollback", "web"]);
+    assert_exit(&out, 0);
+    assert_eq!(b.image(), format!("{repo}:2"));
+    let plan = b.run(&["plan", "--detailed-exitcode"]);
+    assert_exit(&plan, 0);
+    assert!(stdout(&plan).contains("rolled back to release 2"), "{}", stdout(&plan));
+    assert_exit(&b.run(&["rollback", "web", "--to", "1"]), 0);
+    assert_eq!(b.image(), format!("{repo}:1"));
+
+    // The next change of the context ends the rollback with release 4.
+    b.repo.file("services/web/app.txt", "version 4\n");
+    b.repo.commit("v4");
+    b.apply();
+    assert_eq!(b.image(), format!("{repo}:4"));
+}
+
+#[test]
+fn an_image_gone_locally_is_pulled_back_not_rebuilt() {
+    require_engine();
+    let registry = Registry::start();
+    let host = registry.host();
+    let b = BuildRepo::new("repull", Some(&registry), &format!("registry:\n  server: {host}\n"));
+    let _images = Images(format!("{host}/app-web"));
+    b.apply();
+    let image = b.image();
+
+    // The host is rebuilt: containers and images gone.
+    for c in b.repo.containers() {
+        docker_ok(&["rm", "-f", &c.id]);
+    }
+    let out = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", &format!("{host}/app-web")]);
+    for i in stdout(&out).lines() {
+        docker_ok(&["rmi", i]);
+    }
+    let plan = stdout(&b.run(&["plan"]));
+    assert!(plan.contains(&format!("↓ pull {image} (missing locally)")), "{plan}");
+    assert!(!plan.contains("+ build"), "{plan}");
+    b.apply();
+    assert_eq!(b.image(), image);
+    b.plan_is_empty();
+}
+
+#[test]
+fn dockerignore_dirty_trees_and_failed_builds() {
+    require_engine();
+    let b = BuildRepo::new("buildlocal", None, "");
+    let _images = Images("app-web".into());
+    b.repo.file("services/web/.dockerignore", "# not sent\n*.log\nsecret.txt\ncache/\n!cache/keep.txt\n");
+    b.repo.file("services/web/debug.log", "x\n");
+    b.repo.file("services/web/secret.txt", "x\n");
+    b.repo.file("services/web/cache/big.bin", "x\n");
+    b.repo.file("services/web/cache/keep.txt", "x\n");
+    let commit = b.repo.commit("ignore");
+    b.apply();
+    assert_eq!(b.image(), format!("docker.io/library/app-web:{}", short(&commit)));
+    let name = b.repo.containers()[0].name.clone();
+    let listing = docker_ok(&["exec", &name, "find", "/ctx", "-type", "f"]);
+    let mut files: Vec<&str> = listing.lines().collect();
+    files.sort();
+    assert_eq!(files, ["/ctx/.dockerignore", "/ctx/Dockerfile", "/ctx/app.txt", "/ctx/cache/keep.txt"]);
+
+    // Uncommitted changes in the context: a warning and a content-hash tag.
+    b.repo.file("services/web/app.txt", "work in progress\n");
+    let plan = stdout(&b.run(&["plan"]));
+    assert!(plan.contains("uncommitted changes in services/web"), "{plan}");
+    b.apply();
+    assert_ne!(b.image(), format!("docker.io/library/app-web:{}", short(&commit)));
+    assert_eq!(docker_ok(&["exec", &b.repo.containers()[0].name, "cat", "/ctx/app.txt"]).trim(), "work in progress");
+    b.plan_is_empty();
+
+    // A failing build: exit 1, its log shown, nothing changed, no leftovers.
+    b.repo.file("services/web/Dockerfile", "FROM busybox:1.36\nRUN echo compiling-the-thing && exit 3\n");
+    let before = docker_ok(&["ps", "-aq"]).lines().count();
+    let out = b.run(&["apply", "--auto-approve"]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains("failed to build"), "{err}");
+    assert!(err.contains("compiling-the-thing"), "the build log is shown:\n{err}");
+    assert_eq!(docker_ok(&["ps", "-aq"]).lines().count(), before, "intermediate containers are removed");
+    assert_eq!(b.repo.containers().len(), 1);
+}
+
+#[test]
+fn contexts_outside_the_repository_are_refused() {
+    let repo = TestRepo::new("ctxescape");
+    repo.file("services/web/Dockerfile", DOCKERFILE);
+    let outside = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), repo.dir().join("out")).unwrap();
+    repo.app("a", "build:\n  context: ../elsewhere\n");
+    repo.app("b", "build:\n  context: out\n");
+    repo.app("c", "build:\n  context: services/web\n  dockerfile: ../../Dockerfile\n");
+    let out = repo.berth(&["validate"]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains("apps/a.yaml:2:12") && err.contains("escapes the repository"), "{err}");
+    assert!(err.contains("apps/b.yaml:2:12") && err.contains("leaves the repository through a symlink"), "{err}");
+    assert!(err.contains("apps/c.yaml:3:15") && err.contains("leaves the build context"), "{err}");
+}
