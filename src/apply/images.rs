@@ -51,6 +51,7 @@ pub(super) async fn run(
                 Some(c) => EngineError::Pull { image: image.clone(), message: format!("{e} (credential `{c}`)") },
                 None => e,
             })?;
+            check_platform(targets, image, platform.as_deref()).await?;
             if let Some(app) = build_of {
                 remember_pushed(targets, app, image)?;
             }
@@ -61,6 +62,25 @@ pub(super) async fn run(
             failed_apps.extend(plan.actions.iter().filter(|o| uses_image(o, image)).map(|o| o.app.clone()));
         }
         record(outcome, a, r, failed_apps);
+    }
+}
+
+/// A registry that serves a single-platform image for another platform
+/// makes the engine pull it anyway; stop here, before a container fails
+/// with "exec format error".
+async fn check_platform(t: &Targets, image: &str, wanted: Option<&str>) -> Result<(), EngineError> {
+    let wanted = match wanted {
+        Some(w) => w.to_string(),
+        None => t.engine.platform().await?,
+    };
+    match t.engine.image_platform(image).await? {
+        Some(have) if !crate::spec::values::platform_matches(&have, &wanted) => Err(EngineError::Pull {
+            image: image.to_string(),
+            message: format!(
+                "the registry has it only for {have}, not {wanted}: it would fail with \"exec format error\"; set `platform:` or use an image built for {wanted}"
+            ),
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -365,3 +365,25 @@ fn contexts_outside_the_repository_are_refused() {
     assert!(err.contains("apps/b.yaml:2:12") && err.contains("leaves the repository through a symlink"), "{err}");
     assert!(err.contains("apps/c.yaml:3:15") && err.contains("leaves the build context"), "{err}");
 }
+
+#[test]
+fn an_image_for_another_platform_is_refused_at_plan_time() {
+    require_engine();
+    let registry = LocalRegistry::start();
+    let image = registry.push("busybox:1.36", "plat/only-amd64:1", None);
+    docker_ok(&["rmi", &image]);
+    let repo = TestRepo::new("platform");
+    repo.app("a", &format!("image: {image}\nplatform: linux/arm64\n"));
+    let out = repo.berth(&["plan", "--detailed-exitcode"]);
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    assert!(text.contains(&format!("image {image} has no manifest for linux/arm64")), "{text}");
+    assert!(text.contains("it offers linux/amd64"), "{text}");
+    assert!(!text.contains("↓ pull"), "{text}");
+
+    // The engine's own platform is offered: the pull is planned.
+    repo.app("a", &format!("image: {image}\n"));
+    let out = repo.berth(&["plan", "--detailed-exitcode"]);
+    assert_exit(&out, 2);
+    assert!(stdout(&out).contains(&format!("↓ pull {image} (image not present locally)")), "{}", stdout(&out));
+}
