@@ -53,6 +53,8 @@ pub struct DockerEngine {
     docker: Docker,
     /// Secret values handed to containers by this process, to redact logs.
     secrets: Mutex<Vec<String>>,
+    /// The engine's platform (`os/arch`), asked once.
+    platform: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for DockerEngine {
@@ -87,7 +89,7 @@ impl DockerEngine {
 
     /// Wraps an already configured bollard client.
     pub fn from_client(docker: Docker) -> Self {
-        Self { docker, secrets: Mutex::new(Vec::new()) }
+        Self { docker, secrets: Mutex::new(Vec::new()), platform: std::sync::OnceLock::new() }
     }
 
     /// The underlying client, for calls the `Engine` trait does not cover.

@@ -11,6 +11,7 @@ mod bad_input;
 mod builds;
 mod credentials;
 mod engine;
+mod engine_images;
 mod lifecycle;
 mod pull_policy;
 mod registry;
