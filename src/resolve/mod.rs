@@ -158,7 +158,7 @@ fn resolve_build(
         })?;
     let push = if view.computed_server.is_empty() {
         if view.computed_push_on_release() {
-            let (line, col) = registry_at(|_| None);
+            let (line, col) = registry_at(|r| r.push_on_release.as_ref().map(|p| (p.line, p.col)));
             return Err(Diagnostic::new(&app.path, line, col, "push-on-release is set but no registry server is")
                 .hint("set `registry.server` (in berth.yaml or the app), or drop push-on-release"));
         }

@@ -79,7 +79,7 @@ impl RegistryView {
             template,
             global_template,
             computed_template,
-            push_on_release: a.and_then(|a| a.push_on_release),
+            push_on_release: a.and_then(|a| a.push_on_release.as_ref().map(|p| p.value)),
             global_push_on_release: g.and_then(|g| g.push_on_release),
             push_extra_tags: tags(a.and_then(|a| a.push_extra_tags.as_ref())),
             global_push_extra_tags: tags(g.and_then(|g| g.push_extra_tags.as_ref())),

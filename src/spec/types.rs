@@ -145,7 +145,7 @@ pub struct AppRegistry {
     /// Template of the image repository for this app.
     pub image_repo_template: Option<At<String>>,
     /// Give every release the next integer tag and push it.
-    pub push_on_release: Option<bool>,
+    pub push_on_release: Option<At<bool>>,
     /// Extra tags every pushed build also gets.
     pub push_extra_tags: Option<Vec<At<String>>>,
     /// Push credential; default: the credential whose server matches.
