@@ -146,22 +146,16 @@ fn resolve_build(
         None => unreachable!("the pipeline decides every build context's version"),
     };
     let view = names::RegistryView::of(&app.name, &app.spec, &repo.settings, &repo.project);
-    let registry_at = |pick: fn(&crate::spec::AppRegistry) -> Option<(u32, u32)>| {
-        app.spec.registry.as_ref().and_then(pick).unwrap_or((b.line, b.col))
-    };
     let repository = values::parse_image(&view.computed_image())
         .map(|r| r.rsplit_once(':').map_or(r.clone(), |(repo, _)| repo.to_string()))
         .map_err(|e| {
-            let (line, col) = registry_at(|r| r.image_repo.as_ref().map(|i| (i.line, i.col)));
+            let at = app.spec.registry.as_ref().and_then(|r| r.image_repo.as_ref());
+            let (line, col) = at.map_or((b.line, b.col), |i| (i.line, i.col));
             Diagnostic::new(&app.path, line, col, format!("computed image `{}`: {e}", view.computed_image()))
                 .hint("image repositories are lowercase letters, digits and . _ - / separators")
         })?;
     let push = if view.computed_server.is_empty() {
-        if view.computed_push_on_release() {
-            let (line, col) = registry_at(|r| r.push_on_release.as_ref().map(|p| (p.line, p.col)));
-            return Err(Diagnostic::new(&app.path, line, col, "push-on-release is set but no registry server is")
-                .hint("set `registry.server` (in berth.yaml or the app), or drop push-on-release"));
-        }
+        // validate refused push-on-release without a server.
         None
     } else {
         let explicit = app.spec.registry.as_ref().and_then(|r| r.credential.as_ref());

@@ -52,6 +52,7 @@ pub(super) fn validate(
         files.push(AppFile { path, name, spec });
     }
     v.port_clashes(&files);
+    v.push_targets(&files, &settings);
     files.sort_by(|a, b| a.name.cmp(&b.name).then(a.path.cmp(&b.path)));
     Repo { root: snapshot.root.clone(), project, settings, apps: files, credentials }
 }
@@ -366,6 +367,27 @@ impl Validator<'_> {
         };
         self.err(path, ctx, format!("build context `{}` {problem}", ctx.value));
         false
+    }
+
+    /// `push-on-release` (the app's or berth.yaml's) needs a registry server
+    /// (the app's or berth.yaml's) to push releases to.
+    fn push_targets(&mut self, files: &[AppFile], settings: &Settings) {
+        let global = settings.registry.as_ref();
+        let global_server = global.and_then(|g| g.server.as_ref()).is_some_and(|s| !s.trim().is_empty());
+        for f in files {
+            let Some(build) = &f.spec.build else { continue };
+            let app = f.spec.registry.as_ref();
+            let server = app.and_then(|a| a.server.as_ref()).map_or(global_server, |s| !s.trim().is_empty());
+            let own = app.and_then(|a| a.push_on_release.as_ref());
+            let on = own.map(|p| p.value).or(global.and_then(|g| g.push_on_release)).unwrap_or(false);
+            if on && !server {
+                let (line, col) = own.map_or((build.line, build.col), |p| (p.line, p.col));
+                self.push(
+                    Diagnostic::new(&f.path, line, col, "push-on-release is set but no registry server is")
+                        .hint("set `registry.server` (in berth.yaml or the app), or drop push-on-release"),
+                );
+            }
+        }
     }
 
     /// The Dockerfile: relative, inside the context, present in the working tree.
