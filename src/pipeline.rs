@@ -72,9 +72,10 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
     let order = crate::source::credentials_added_order(&snapshot.root);
     let contexts = crate::resolve::build_contexts(&repo)
         .into_iter()
-        .map(|c| {
-            let v = crate::source::context_version(&repo.root, &c).map_err(|e| e.to_string());
-            (c, v)
+        .map(|(context, dockerfile)| {
+            let v = crate::source::context::context_version_with(&repo.root, &context, &dockerfile)
+                .map_err(|e| e.to_string());
+            ((context, dockerfile), v)
         })
         .collect();
     let inputs = crate::resolve::Inputs {

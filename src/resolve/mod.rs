@@ -34,9 +34,9 @@ pub struct Inputs<'a> {
     pub fingerprint_key: &'a [u8],
     /// Credential names oldest first, from git history, when there is one.
     pub added_order: Option<&'a [String]>,
-    /// Where each build context's files come from (by normalized context
-    /// path), or why that could not be decided.
-    pub contexts: &'a BTreeMap<String, Result<ContextVersion, String>>,
+    /// Where each build's files come from, by normalized (context,
+    /// dockerfile), or why that could not be decided.
+    pub contexts: &'a BTreeMap<(String, String), Result<ContextVersion, String>>,
 }
 
 /// The process an app runs when it declares none: the image's own command.
@@ -139,8 +139,8 @@ fn resolve_build(
     b: &At<crate::spec::BuildSpec>,
     inputs: &Inputs,
 ) -> Result<DesiredBuild, Diagnostic> {
-    let context = values::normalize_relative(&b.context).expect("validated build context");
-    let version = match inputs.contexts.get(&context) {
+    let (context, dockerfile) = build_files(b);
+    let version = match inputs.contexts.get(&(context.clone(), dockerfile.clone())) {
         Some(Ok(v)) => v.clone(),
         Some(Err(why)) => return Err(Diagnostic::new(&app.path, b.context.line, b.context.col, why.clone())),
         None => unreachable!("the pipeline decides every build context's version"),
@@ -174,10 +174,7 @@ fn resolve_build(
     let spec = &b.value;
     Ok(DesiredBuild {
         context,
-        dockerfile: spec
-            .dockerfile
-            .as_ref()
-            .map_or("Dockerfile".into(), |d| values::normalize_relative(&d.value).expect("validated dockerfile")),
+        dockerfile,
         args: spec.args.clone(),
         target: spec.target.as_ref().map(|t| t.value.clone()),
         platform: app.spec.platform.as_ref().map(|p| p.value.clone()),
@@ -188,17 +185,24 @@ fn resolve_build(
     })
 }
 
-/// The normalized contexts of every build app, for the pipeline to look at.
-pub fn build_contexts(repo: &Repo) -> Vec<String> {
-    let mut out: Vec<String> = repo
-        .apps
-        .iter()
-        .filter_map(|a| a.spec.build.as_ref())
-        .filter_map(|b| values::normalize_relative(&b.context))
-        .collect();
+/// The normalized (context, dockerfile) of every build app, for the
+/// pipeline to look at.
+pub fn build_contexts(repo: &Repo) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> =
+        repo.apps.iter().filter_map(|a| a.spec.build.as_ref()).map(|b| build_files(b)).collect();
     out.sort();
     out.dedup();
     out
+}
+
+/// A validated build's context and Dockerfile, normalized.
+fn build_files(b: &crate::spec::BuildSpec) -> (String, String) {
+    let context = values::normalize_relative(&b.context).expect("validated build context");
+    let dockerfile = b
+        .dockerfile
+        .as_ref()
+        .map_or("Dockerfile".into(), |d| values::normalize_relative(&d.value).expect("validated dockerfile"));
+    (context, dockerfile)
 }
 
 /// Add each `secret-env` credential's keys as fingerprinted secrets.

@@ -6,65 +6,18 @@
 //! working-tree builds, failed builds, and rollback.
 
 use crate::common::*;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 const DOCKERFILE: &str = "FROM busybox:1.36\nCOPY . /ctx\nCMD [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n";
 const PASSWORD: &str = "canary-push-password-9f3a";
 
-/// A basic-auth `docker-registry` that can be stopped and started again on
-/// the same port and storage (to make a push fail mid-way).
-struct Registry {
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Option<Child>,
+/// The registry API, read with curl as bob.
+trait RegistryApi {
+    fn tags(&self, repo: &str) -> Vec<String>;
+    fn digest(&self, repo: &str, tag: &str) -> String;
 }
 
-impl Registry {
-    fn start() -> Self {
-        let dir = tempfile::Builder::new().prefix("berth-build-registry-").tempdir().unwrap();
-        let port = free_port();
-        let out = Command::new("htpasswd").args(["-Bbn", "bob", PASSWORD]).output().expect("htpasswd runs");
-        std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {d}/data\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: berth-tests\n    path: {d}/htpasswd\n",
-            d = dir.path().display()
-        );
-        std::fs::write(dir.path().join("config.yml"), config).unwrap();
-        let mut r = Registry { dir, port, child: None };
-        r.resume();
-        r
-    }
-
-    fn resume(&mut self) {
-        let log = std::fs::File::create(self.dir.path().join("registry.log")).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(self.dir.path().join("config.yml"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("docker-registry runs");
-        self.child = Some(child);
-        let started = Instant::now();
-        while http_status(self.port, "/v2/").is_none() {
-            assert!(started.elapsed() < Duration::from_secs(20), "registry did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
+impl RegistryApi for LocalRegistry {
     /// `GET /v2/<repo>/tags/list`, sorted.
     fn tags(&self, repo: &str) -> Vec<String> {
         let out = curl(&["-fsS", "-u", &format!("bob:{PASSWORD}"), &format!("http://{}/v2/{repo}/tags/list", self.host())]);
@@ -91,10 +44,8 @@ impl Registry {
     }
 }
 
-impl Drop for Registry {
-    fn drop(&mut self) {
-        self.stop();
-    }
+fn registry() -> LocalRegistry {
+    LocalRegistry::with_auth("bob", PASSWORD)
 }
 
 fn curl(args: &[&str]) -> String {
@@ -110,7 +61,7 @@ struct BuildRepo {
 }
 
 impl BuildRepo {
-    fn new(name: &str, registry: Option<&Registry>, registry_yaml: &str) -> Self {
+    fn new(name: &str, registry: Option<&LocalRegistry>, registry_yaml: &str) -> Self {
         let repo = TestRepo::new(name);
         let key = keygen(&repo.state_dir());
         repo.git_init();
@@ -178,7 +129,7 @@ fn short(commit: &str) -> &str {
 #[test]
 fn builds_push_extra_tags_once_and_rebuild_only_on_context_changes() {
     require_engine();
-    let registry = Registry::start();
+    let registry = registry();
     let host = registry.host();
     let b = BuildRepo::new(
         "buildpush",
@@ -231,7 +182,7 @@ fn builds_push_extra_tags_once_and_rebuild_only_on_context_changes() {
 #[test]
 fn releases_number_without_gaps_and_roll_back() {
     require_engine();
-    let mut registry = Registry::start();
+    let mut registry = registry();
     let host = registry.host();
     let b = BuildRepo::new("releases", Some(&registry), &format!("registry:\n  server: {host}\n  push-on-release: true\n"));
     let repo = format!("{host}/app-web");
@@ -252,7 +203,7 @@ fn releases_number_without_gaps_and_roll_back() {
     assert_exit(&failed, 1);
     assert_eq!(b.image(), format!("{repo}:1"), "a failed push leaves the running release alone");
     registry.resume();
-    let releases = |r: &Registry| r.tags("app-web").into_iter().filter(|t| t.len() < 12).collect::<Vec<_>>();
+    let releases = |r: &LocalRegistry| r.tags("app-web").into_iter().filter(|t| t.len() < 12).collect::<Vec<_>>();
     assert_eq!(releases(&registry), ["1"]);
     b.apply();
     assert_eq!(b.image(), format!("{repo}:2"));
@@ -286,7 +237,7 @@ fn releases_number_without_gaps_and_roll_back() {
 #[test]
 fn an_image_gone_locally_is_pulled_back_not_rebuilt() {
     require_engine();
-    let registry = Registry::start();
+    let registry = registry();
     let host = registry.host();
     let b = BuildRepo::new("repull", Some(&registry), &format!("registry:\n  server: {host}\n"));
     let _images = Images(format!("{host}/app-web"));

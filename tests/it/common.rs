@@ -480,7 +480,7 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
 /// plain HTTP to loopback registries, so no TLS is needed. Stopped and
 /// deleted when dropped.
 pub struct LocalRegistry {
-    child: std::process::Child,
+    child: Option<std::process::Child>,
     port: u16,
     _dir: tempfile::TempDir,
 }
@@ -513,31 +513,45 @@ impl LocalRegistry {
             std::fs::write(&file, &out.stdout).expect("write htpasswd");
             config.push_str(&format!("auth:\n  htpasswd:\n    realm: berth-tests\n    path: {}\n", file.display()));
         }
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).expect("write registry config");
-        let log = std::fs::File::create(dir.path().join("registry.log")).expect("registry log");
-        let child = Command::new("docker-registry")
+        std::fs::write(dir.path().join("config.yml"), config).expect("write registry config");
+        let mut reg = Self { child: None, port, _dir: dir };
+        reg.resume();
+        reg
+    }
+
+    /// Stops the registry; its storage stays for `resume`.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the registry (again), on the same port and storage.
+    pub fn resume(&mut self) {
+        let dir = self._dir.path();
+        let log = std::fs::File::create(dir.join("registry.log")).expect("registry log");
+        let mut child = Command::new("docker-registry")
             .arg("serve")
-            .arg(&config_path)
+            .arg(dir.join("config.yml"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
             .spawn()
             .expect("failed to start docker-registry (package docker-registry)");
-        let mut reg = Self { child, port, _dir: dir };
         let started = Instant::now();
-        while http_status(port, "/v2/").is_none() {
-            if let Ok(Some(status)) = reg.child.try_wait() {
-                panic!("docker-registry exited ({status}):\n{}", reg.log());
+        while http_status(self.port, "/v2/").is_none() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("docker-registry exited ({status}):\n{}", self.log());
             }
             assert!(
                 started.elapsed() < Duration::from_secs(20),
                 "docker-registry did not answer in 20s:\n{}",
-                reg.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        reg
+        self.child = Some(child);
     }
 
     /// `127.0.0.1:<port>`, the registry host for image references.
@@ -582,8 +596,7 @@ impl LocalRegistry {
 
 impl Drop for LocalRegistry {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
