@@ -289,14 +289,19 @@ fn dockerignore_dirty_trees_and_failed_builds() {
     b.plan_is_empty();
 
     // A failing build: exit 1, its log shown, nothing changed, no leftovers.
-    b.repo.file("services/web/Dockerfile", "FROM busybox:1.36\nRUN echo compiling-the-thing && exit 3\n");
-    let before = docker_ok(&["ps", "-aq"]).lines().count();
+    // Intermediate containers inherit the label: none may be left with it.
+    let label = format!("berth-test-build={}", b.repo.project());
+    b.repo.file(
+        "services/web/Dockerfile",
+        &format!("FROM busybox:1.36\nLABEL {label}\nRUN echo compiling-the-thing && exit 3\n"),
+    );
     let out = b.run(&["apply", "--auto-approve"]);
     assert_exit(&out, 1);
     let err = stderr(&out);
     assert!(err.contains("failed to build"), "{err}");
     assert!(err.contains("compiling-the-thing"), "the build log is shown:\n{err}");
-    assert_eq!(docker_ok(&["ps", "-aq"]).lines().count(), before, "intermediate containers are removed");
+    let left = docker_ok(&["ps", "-aq", "--filter", &format!("label={label}")]);
+    assert!(left.trim().is_empty(), "intermediate containers are removed: {left}");
     assert_eq!(b.repo.containers().len(), 1);
 }
 

@@ -572,24 +572,8 @@ impl LocalRegistry {
     /// the CLI first when credentials are given, in a throwaway config dir).
     pub fn push(&self, local: &str, repo: &str, login: Option<(&str, &str)>) -> String {
         let target = format!("{}/{repo}", self.host());
-        let config = tempfile::tempdir().expect("temp docker config");
-        let cfg = config.path().to_str().unwrap();
-        docker_ok(&["tag", local, &target]);
-        if let Some((user, password)) = login {
-            let out = Command::new("docker")
-                .args(["--config", cfg, "login", "-u", user, "--password-stdin", &self.host()])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .and_then(|mut child| {
-                    child.stdin.take().unwrap().write_all(password.as_bytes())?;
-                    child.wait_with_output()
-                })
-                .expect("failed to run docker login");
-            assert!(out.status.success(), "docker login {} failed: {}", self.host(), stderr(&out));
-        }
-        docker_ok(&["--config", cfg, "push", &target]);
+        let out = cli_push(&self.host(), local, &target, login);
+        assert!(out.status.success(), "docker push {target} failed:\n{}{}", stdout(&out), stderr(&out));
         target
     }
 }
@@ -631,14 +615,12 @@ pub struct Pushed {
     pub digest: String,
 }
 
-/// Tags `local` as `<host>/<repo>` (`repo` may end in `:tag`) and pushes it with the CLI, logging in
-/// first (in a throwaway config dir, so ~/.docker stays untouched) when
-/// credentials are given. The local tag is removed afterwards.
-pub fn docker_push(host: &str, local: &str, repo: &str, login: Option<(&str, &str)>) -> Pushed {
-    let reference = format!("{host}/{repo}");
+/// `docker tag local reference` and `docker push reference`, logging in to
+/// `host` first in a throwaway config dir (~/.docker stays untouched).
+fn cli_push(host: &str, local: &str, reference: &str, login: Option<(&str, &str)>) -> Output {
     let config = tempfile::tempdir().expect("temp docker config");
     let cfg = config.path().to_str().unwrap();
-    docker_ok(&["tag", local, &reference]);
+    docker_ok(&["tag", local, reference]);
     if let Some((user, password)) = login {
         let out = Command::new("docker")
             .args(["--config", cfg, "login", "-u", user, "--password-stdin", host])
@@ -653,7 +635,15 @@ pub fn docker_push(host: &str, local: &str, repo: &str, login: Option<(&str, &st
             .expect("failed to run docker login");
         assert!(out.status.success(), "docker login {host} failed: {}", stderr(&out));
     }
-    let out = docker(&["--config", cfg, "push", &reference]);
+    docker(&["--config", cfg, "push", reference])
+}
+
+/// Tags `local` as `<host>/<repo>` (`repo` may end in `:tag`) and pushes it with the CLI, logging in
+/// first (in a throwaway config dir, so ~/.docker stays untouched) when
+/// credentials are given. The local tag is removed afterwards.
+pub fn docker_push(host: &str, local: &str, repo: &str, login: Option<(&str, &str)>) -> Pushed {
+    let reference = format!("{host}/{repo}");
+    let out = cli_push(host, local, &reference, login);
     docker(&["rmi", &reference]);
     assert!(out.status.success(), "docker push {reference} failed:\n{}{}", stdout(&out), stderr(&out));
     let text = stdout(&out);
