@@ -20,6 +20,6 @@ section "berth apply example-repo --auto-approve"
 ./target/release/berth apply example-repo --auto-approve
 
 section "Done"
-echo "The shop answers on http://localhost:8080/ and :8081; try:"
+echo "The shop answers on http://localhost:8080/ and :8081, the built status app on :8090; try:"
 echo "  ./target/release/berth plan example-repo      # No changes."
 echo "  ./target/release/berth drift example-repo     # exit 2 once something drifts"
