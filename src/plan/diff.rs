@@ -158,16 +158,8 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
         }
     }
 
-    let images: Vec<String> = desired
-        .apps
-        .iter()
-        .flat_map(|a| {
-            let release = a.build.as_ref().map(|b| format!("{}:latest", b.repository));
-            [Some(a.image.clone()), release].into_iter().flatten()
-        })
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let images: Vec<String> =
+        desired.apps.iter().map(|a| a.image.clone()).collect::<BTreeSet<_>>().into_iter().collect();
     let mut actions = builds;
     actions.append(&mut pushes);
     actions.append(&mut pulls);

@@ -54,6 +54,20 @@ pub(crate) fn plan(app: &DesiredApp, b: &DesiredBuild, observed: &Observed) -> R
             ),
         });
     }
+    if local.is_some() {
+        if let ContextVersion::Commit { id } = &b.version {
+            out.notes.push(Note {
+                app: Some(app.name.clone()),
+                message: format!(
+                    "app {}: image {} is up to date (commit {}, the newest commit changing {}): not rebuilt",
+                    app.name,
+                    familiar_image(artifact),
+                    &id[..12.min(id.len())],
+                    b.context
+                ),
+            });
+        }
+    }
     let Some(p) = &b.push else {
         if local.is_none() {
             out.build = Some(build_action(app, b));
