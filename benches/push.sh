@@ -44,7 +44,7 @@ SIZE=50
 VERBOSE=0
 BASE=busybox:1.36
 TARGET_BYTES=4096
-TARGET_RATIO=1.10
+TARGET_RATIO=1.00
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while (($#)); do

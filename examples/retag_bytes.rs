@@ -1,12 +1,12 @@
-//! What berth's manifest-only push of an extra tag sends, for
-//! benches/push.sh: `RegistryClient::retag` of IMAGE to each TAG, one after
-//! the other, with one client (as an apply does).
+//! What berth's manifest-only push of extra tags sends, for
+//! benches/push.sh: `RegistryClient::retag_all` of IMAGE to every TAG in one
+//! call, as an apply does (one session and one manifest GET, a PUT per tag).
 //!
 //!     cargo run --release --example retag_bytes -- IMAGE TAG...
 //!
 //! A login comes from BERTH_BENCH_USER and BERTH_BENCH_PASSWORD (none:
-//! anonymous). Prints `<tag> <bytes>` per tag, the bytes berth counted
-//! itself (see `RegistryClient::retag`), then `total <bytes>`. Exit 1, with
+//! anonymous). Prints `total <bytes>`, the bytes berth counted itself
+//! (see `RegistryClient::retag`). Exit 1, with
 //! the error on stderr, when a retag fails.
 
 use berth::observe::registry::{Login, RegistryClient, RegistryOptions};
@@ -23,18 +23,11 @@ async fn main() {
         _ => None,
     };
     let client = RegistryClient::new(RegistryOptions::default());
-    let mut total = 0;
-    for tag in tags {
-        match client.retag(image, tag, login.as_ref(), None).await {
-            Ok(bytes) => {
-                println!("{tag} {bytes}");
-                total += bytes;
-            }
-            Err(e) => {
-                eprintln!("retag_bytes: {e}");
-                std::process::exit(1);
-            }
+    match client.retag_all(image, tags, login.as_ref(), None).await {
+        Ok(total) => println!("total {total}"),
+        Err(e) => {
+            eprintln!("retag_bytes: {e}");
+            std::process::exit(1);
         }
     }
-    println!("total {total}");
 }

@@ -113,12 +113,10 @@ async fn push(t: &Targets, a: &Action, secrets: &ApplySecrets) -> Result<(), Eng
     t.engine.push(image, auth).await?;
     let login = auth.map(Login::from);
     let repository = repository_of(image);
-    for tag in tags {
-        t.registry
-            .retag(image, tag, login.as_ref(), credential.as_deref())
-            .await
-            .map_err(|e| EngineError::Push { image: format!("{repository}:{tag}"), message: e.to_string() })?;
-    }
+    t.registry
+        .retag_all(image, tags, login.as_ref(), credential.as_deref())
+        .await
+        .map_err(|e| EngineError::Push { image: format!("{repository}:{}", tags.join(",")), message: e.to_string() })?;
     if let Some(n) = release {
         let released = format!("{repository}:{n}");
         t.engine.tag(image, &released).await?;

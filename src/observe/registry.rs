@@ -257,17 +257,35 @@ impl RegistryClient {
         auth: Option<&Login>,
         credential_name: Option<&str>,
     ) -> Result<u64, RegistryError> {
+        self.retag_all(image, &[new_tag.to_string()], auth, credential_name).await
+    }
+
+    /// `retag` to every tag of `new_tags`, with one session and one
+    /// manifest `GET` for all of them: each further tag costs one `PUT`.
+    /// Returns the bytes sent in all.
+    pub async fn retag_all(
+        &self,
+        image: &str,
+        new_tags: &[String],
+        auth: Option<&Login>,
+        credential_name: Option<&str>,
+    ) -> Result<u64, RegistryError> {
         let t = Target::parse(image)?;
         let repo = format!("{}/{}", t.registry, t.repo);
-        let target = format!("{repo}:{new_tag}");
-        if let Some(message) = manifest::invalid_tag(new_tag) {
-            return Err(RegistryError::InvalidReference { image: target, message });
+        let target = format!("{repo}:{}", new_tags.join(","));
+        for tag in new_tags {
+            if let Some(message) = manifest::invalid_tag(tag) {
+                return Err(RegistryError::InvalidReference { image: format!("{repo}:{tag}"), message });
+            }
+        }
+        if new_tags.is_empty() {
+            return Ok(0);
         }
         let what = format!("push {image} as {target}");
         let credential = credential_name.or(auth.map(|l| l.username.as_str()));
         let ctx = Context { image, registry: &t.registry, credential, what: &what };
         let meter = Meter::default();
-        let pushed = retried(|| self.put_tag(&t, new_tag, auth, &ctx, &meter)).await;
+        let pushed = retried(|| self.put_tags(&t, new_tags, auth, &ctx, &meter)).await;
         match self.with_nearest(&t, auth, &ctx, pushed).await {
             Ok(()) => Ok(meter.total()),
             Err(RegistryError::Denied { registry, credential, .. }) => {
@@ -332,10 +350,10 @@ impl RegistryClient {
     }
 
     /// One try of `retag`: `GET` the manifest, `PUT` the same bytes.
-    async fn put_tag(
+    async fn put_tags(
         &self,
         t: &Target,
-        new_tag: &str,
+        new_tags: &[String],
         auth: Option<&Login>,
         ctx: &Context<'_>,
         meter: &Meter,
@@ -353,16 +371,18 @@ impl RegistryClient {
                 status: 200,
             })?;
         let sent = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
-        let url = format!("{}/v2/{}/manifests/{new_tag}", ep.base, t.repo);
-        let request = authz.apply(ep.http.put(&url)).header(CONTENT_TYPE, content_type).body(body);
-        let resp = meter.send(request).await.map_err(|e| unreachable(&t.registry, &e))?;
-        match resp.status().as_u16() {
-            200..=299 => {}
-            s => return Err(from_status(ctx, s, resp.headers())),
-        }
-        let stored = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok());
-        if stored.is_some_and(|d| d != sent) {
-            tracing::warn!("registry {} stored {} as {stored:?}, not {sent}", t.registry, ctx.what);
+        for new_tag in new_tags {
+            let url = format!("{}/v2/{}/manifests/{new_tag}", ep.base, t.repo);
+            let request = authz.apply(ep.http.put(&url)).header(CONTENT_TYPE, &content_type).body(body.clone());
+            let resp = meter.send(request).await.map_err(|e| unreachable(&t.registry, &e))?;
+            match resp.status().as_u16() {
+                200..=299 => {}
+                s => return Err(from_status(ctx, s, resp.headers())),
+            }
+            let stored = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok());
+            if stored.is_some_and(|d| d != sent) {
+                tracing::warn!("registry {} stored {} as {stored:?}, not {sent}", t.registry, ctx.what);
+            }
         }
         Ok(())
     }
