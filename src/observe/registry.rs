@@ -117,10 +117,7 @@ impl ImagePlatforms {
     /// Whether `wanted` (`os/arch[/variant]`) can be pulled: a missing
     /// variant matches any, as the engine does.
     pub fn offers(&self, wanted: &str) -> bool {
-        let matches = |have: &str| {
-            let (h, w): (Vec<&str>, Vec<&str>) = (have.split('/').collect(), wanted.split('/').collect());
-            h.len() >= 2 && w.len() >= 2 && h[0] == w[0] && h[1] == w[1] && (w.len() < 3 || h.get(2) == w.get(2))
-        };
+        let matches = |have: &str| crate::spec::values::platform_matches(have, wanted);
         match self {
             Self::Index(ps) => ps.iter().any(|p| matches(p)),
             Self::Single(p) => matches(p),
