@@ -309,7 +309,7 @@ fn base_config(repo: &Repo, app: &AppFile, image: &str) -> ContainerConfig {
 /// and `PORT` set to the first container port unless the app sets it.
 fn process_config(base: &ContainerConfig, p: &ProcessSpec, replica: u32) -> ContainerConfig {
     let mut c = base.clone();
-    c.command = p.command.as_ref().map(|c| c.value.clone());
+    c.command = p.command.as_ref().map(|c| c.argv().expect("validated command"));
     c.ports = p
         .ports
         .iter()

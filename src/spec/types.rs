@@ -91,6 +91,27 @@ pub struct AppSpec {
     /// Container health check; runs in the `web` process (every process when none is named `web`).
     /// A replace waits for the new container to be healthy before removing the old one.
     pub healthcheck: Option<At<Healthcheck>>,
+    /// Signal that asks the processes to stop, e.g. `SIGTERM`, `SIGQUIT`, `SIGINT`; default: the image's
+    /// `STOPSIGNAL`, else `SIGTERM`.
+    pub stop_signal: Option<At<String>>,
+    /// How long a container may take to stop after its stop signal before it is killed, e.g. `30s`; default `10s`.
+    pub stop_grace_period: Option<At<String>>,
+    /// How a container is replaced: `start-first` (the new one runs before the old one stops) or `stop-first`.
+    /// Default: `start-first`, unless the process mounts a named volume or publishes a host port.
+    pub update_order: Option<At<UpdateOrder>>,
+    /// Existing networks to join besides the project network `<project>_default` (e.g. a reverse proxy's).
+    #[serde(default)]
+    pub networks: Vec<At<String>>,
+}
+
+/// How a container is replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateOrder {
+    /// Start the new container, wait until it is ready, then stop the old one.
+    StartFirst,
+    /// Stop the old container first (no two writers on one volume, a host port freed), then start the new one.
+    StopFirst,
 }
 
 /// `build:` of an app.
@@ -156,13 +177,59 @@ pub struct AppRegistry {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ProcessSpec {
-    /// Command (argv) replacing the image's command; default: the image's own.
-    pub command: Option<At<Vec<String>>>,
+    /// Command replacing the image's command: a list (argv), or a string split as a shell would
+    /// (quotes, no shell run); default: the image's own.
+    pub command: Option<At<Command>>,
     /// Number of containers; default 1. Replica `i` publishes each host port plus `i-1`.
     pub replicas: Option<At<u32>>,
     /// `host:container[/tcp|udp]`, optionally `ip:host:container`.
     #[serde(default)]
     pub ports: Vec<At<String>>,
+}
+
+/// A process command: `["/start", "web"]`, or `/start web` split like a shell
+/// would (quotes and backslashes honoured, no shell run), as compose does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Command {
+    /// A string, split into words as a shell would.
+    Shell(String),
+    /// The argv, as given.
+    Argv(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for Command {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Command;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a command: a list of strings, or a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Command, E> {
+                Ok(Command::Shell(s.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Command, A::Error> {
+                let mut argv = Vec::new();
+                while let Some(arg) = seq.next_element::<String>()? {
+                    argv.push(arg);
+                }
+                Ok(Command::Argv(argv))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Command {
+    /// The argv: a list as given, a string split as a shell would. `Err`
+    /// says why a string cannot be split (an unclosed quote).
+    pub fn argv(&self) -> Result<Vec<String>, String> {
+        match self {
+            Command::Argv(v) => Ok(v.clone()),
+            Command::Shell(s) => shell_words::split(s).map_err(|e| format!("cannot split command `{s}`: {e}")),
+        }
+    }
 }
 
 /// Resource limits.

@@ -1178,4 +1178,3 @@ pub fn age_encrypt(repo: &TestRepo, name: &str, public: &str, plaintext: &str) {
     child.stdin.take().unwrap().write_all(plaintext.as_bytes()).unwrap();
     assert!(child.wait().unwrap().success());
 }
-

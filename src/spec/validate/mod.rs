@@ -283,8 +283,14 @@ impl Validator<'_> {
             self.err_hint(path, name, format!("invalid process name `{}`", name.value), NAME_HINT);
         }
         if let Some(c) = &p.command {
-            if c.is_empty() {
-                self.err_hint(path, c, "`command` is empty", "leave `command` out to run the image's own command");
+            match c.argv() {
+                Err(e) => {
+                    self.err_hint(path, c, e, "close the quote, or write the command as a list: [\"prog\", \"arg\"]")
+                }
+                Ok(argv) if argv.is_empty() => {
+                    self.err_hint(path, c, "`command` is empty", "leave `command` out to run the image's own command")
+                }
+                Ok(_) => {}
             }
         }
         for port in &p.ports {
