@@ -174,6 +174,7 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
         actions,
         notes,
         unknowns,
+        errors: Vec::new(),
         releases,
     }
 }

@@ -44,6 +44,11 @@ pub struct Plan {
     /// A plan with unknowns is incomplete: exit 1, never applied.
     #[serde(default)]
     pub unknowns: Vec<Unknown>,
+    /// What the plan refuses, with the data it has: a host port another
+    /// container publishes, a name taken outside the project, a dirty build
+    /// that would be pushed… A plan with errors exits 1 and is never applied.
+    #[serde(default)]
+    pub errors: Vec<PlanError>,
     /// Releases recorded in the local history once their app applied
     /// cleanly (`push-on-release` releases are recorded by their push).
     #[serde(default)]
@@ -204,6 +209,15 @@ pub struct Unknown {
     pub message: String,
 }
 
+/// Something the plan refuses to do, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanError {
+    /// The app it concerns; `None` for the project as a whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    pub message: String,
+}
+
 /// Counts per action kind, as printed in the summary line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
@@ -220,9 +234,10 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
     }
-    /// True when the plan could not be fully computed.
+    /// True when the plan could not be fully computed, or refuses something:
+    /// it is then never applied.
     pub fn is_incomplete(&self) -> bool {
-        !self.unknowns.is_empty()
+        !self.unknowns.is_empty() || !self.errors.is_empty()
     }
 }
 

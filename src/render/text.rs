@@ -45,7 +45,14 @@ pub fn plan_text(plan: &Plan, w: &mut dyn Write, style: Style) -> io::Result<()>
     for u in &plan.unknowns {
         writeln!(w, "{} {}: {}", style.paint("31", "? unknown"), u.app, u.message)?;
     }
-    if !plan.notes.is_empty() || !plan.unknowns.is_empty() {
+    for e in &plan.errors {
+        let what = match &e.app {
+            Some(app) => format!("app {app}: {}", e.message),
+            None => e.message.clone(),
+        };
+        writeln!(w, "{} {what}", style.paint("31", "error:"))?;
+    }
+    if !plan.notes.is_empty() || !plan.unknowns.is_empty() || !plan.errors.is_empty() {
         writeln!(w)?;
     }
     for a in &plan.actions {
@@ -60,7 +67,9 @@ pub fn plan_text(plan: &Plan, w: &mut dyn Write, style: Style) -> io::Result<()>
     if !plan.actions.is_empty() {
         writeln!(w)?;
     }
-    if plan.is_incomplete() {
+    if !plan.errors.is_empty() {
+        writeln!(w, "Plan refused: {} error(s); nothing will be applied.", plan.errors.len())?;
+    } else if plan.is_incomplete() {
         writeln!(w, "Plan incomplete: {} part(s) unknown; nothing will be applied.", plan.unknowns.len())?;
     }
     if plan.actions.is_empty() {

@@ -30,6 +30,7 @@ fn plan(actions: Vec<Action>) -> Plan {
         notes: vec![],
         releases: vec![],
         unknowns: vec![],
+        errors: vec![],
     }
 }
 
