@@ -1,17 +1,20 @@
 //! Apply: carry out a `Plan`, exactly, through the `Engine` boundary.
 //!
 //! It decides nothing the plan did not say. Order: builds, pushes, pulls
-//! (`images`), then removals of pruned apps (they may free host ports), then
-//! each app's container changes, apps in parallel up to `parallelism`; last,
-//! the releases of apps that applied cleanly go into the history. A failed
-//! app does not stop the others; the outcome lists what failed.
+//! (`images`); the project network and named volumes; removals of pruned
+//! apps (they may free host ports); each app's container changes
+//! (`containers`), apps in parallel up to `parallelism`; the project network
+//! when the plan removes it; last, the releases of apps that applied cleanly
+//! go into the history. A failed app does not stop the others; the outcome
+//! lists what failed.
 
+mod containers;
 mod images;
 
-use crate::desired::{DesiredBuild, DesiredContainer};
+use crate::desired::DesiredBuild;
 use crate::observe::registry::RegistryClient;
 use crate::observe::{Engine, EngineError, PullAuth, SecretEnv};
-use crate::plan::{Action, ActionDetail, ActionKind, Plan, ReplaceStrategy};
+use crate::plan::{Action, ActionDetail, ActionKind, Plan};
 use crate::source::ContextStream;
 use crate::state::History;
 use std::collections::{BTreeMap, BTreeSet};
@@ -145,17 +148,57 @@ pub async fn apply(
         image_ids,
     });
 
-    // 2. Removals first: pruned apps and dropped replicas may free host ports
+    // 2. The project network and named volumes the containers need. Without
+    // the network no container can be made: every app waits for it.
+    for a in plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a.detail, ActionDetail::CreateNetwork { .. } | ActionDetail::CreateVolume { .. }))
+    {
+        let r = timed(&progress, a, async {
+            match &a.detail {
+                ActionDetail::CreateNetwork { name } => engine.create_network(&plan.project, name).await,
+                ActionDetail::CreateVolume { name } => engine.create_volume(&plan.project, name).await,
+                _ => Ok(()),
+            }
+        })
+        .await;
+        if r.is_err() && a.kind == ActionKind::Network {
+            failed_apps.extend(plan.actions.iter().map(|o| o.app.clone()).filter(|app| !app.is_empty()));
+        }
+        record(&mut outcome, a, r, &mut failed_apps);
+    }
+
+    // 3. Removals first: pruned apps and dropped replicas may free host ports
     // that the creates and replaces below need.
-    let containers = |a: &&Action| matches!(a.kind, ActionKind::Create | ActionKind::Replace | ActionKind::Remove);
+    let containers = |a: &&Action| {
+        matches!(a.kind, ActionKind::Create | ActionKind::Update | ActionKind::Replace | ActionKind::Remove)
+    };
     let (removes, rest): (Vec<&Action>, Vec<&Action>) =
         plan.actions.iter().filter(containers).partition(|a| a.kind == ActionKind::Remove);
+    let removals = outcome.failed.len();
     run_groups(&ctx, group(removes), &secrets.env, &progress, &mut outcome, &mut failed_apps).await;
+    let removed_all = outcome.failed.len() == removals;
 
-    // 3. Each app's replaces and creates, apps in parallel.
+    // 4. Each app's updates, replaces and creates, apps in parallel.
     run_groups(&ctx, group(rest), &secrets.env, &progress, &mut outcome, &mut failed_apps).await;
 
-    // 4. Releases of the apps that applied cleanly.
+    // 5. The project network, once its last container is gone.
+    for a in plan.actions.iter().filter(|a| matches!(a.detail, ActionDetail::RemoveNetwork { .. })) {
+        let ActionDetail::RemoveNetwork { name } = &a.detail else { continue };
+        if !removed_all {
+            progress(Event::Skipped {
+                kind: a.kind,
+                target: a.target.clone(),
+                why: "a container could not be removed".into(),
+            });
+            continue;
+        }
+        let r = timed(&progress, a, engine.remove_network(name)).await;
+        record(&mut outcome, a, r, &mut failed_apps);
+    }
+
+    // 6. Releases of the apps that applied cleanly.
     for r in plan.releases.iter().filter(|r| !failed_apps.contains(&r.app)) {
         if let Err(e) = targets.history.record_release(&r.app, Some(r.number), &r.image, r.artifact.as_deref()) {
             outcome.failed.push(Failure {
@@ -179,6 +222,13 @@ struct Ctx {
     slots: Semaphore,
     /// Image reference → local image id, looked up once after the pulls.
     image_ids: BTreeMap<String, Option<String>>,
+}
+
+impl Ctx {
+    /// A slot for one engine mutation.
+    async fn slot(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.slots.acquire().await.expect("the semaphore is never closed")
+    }
 }
 
 fn group(actions: Vec<&Action>) -> BTreeMap<String, Vec<Action>> {
@@ -217,7 +267,7 @@ async fn run_groups(
             for a in actions {
                 let empty = SecretEnv::new();
                 let s = secrets.get(&a.target).unwrap_or(&empty);
-                let r = timed(&progress, &a, run_one(&ctx, &a, s)).await;
+                let r = timed(&progress, &a, containers::run(&ctx, &a, s)).await;
                 let failed = r.is_err();
                 results.push((a, r));
                 if failed {
@@ -259,107 +309,6 @@ fn record(outcome: &mut Outcome, a: &Action, r: Result<(), EngineError>, failed_
                 _ => Vec::new(),
             };
             outcome.failed.push(Failure { app: a.app.clone(), target: a.target.clone(), error: e.to_string(), detail });
-        }
-    }
-}
-
-async fn run_one(ctx: &Ctx, a: &Action, secrets: &SecretEnv) -> Result<(), EngineError> {
-    let engine = ctx.engine.as_ref();
-    match &a.detail {
-        ActionDetail::Pull { .. } | ActionDetail::Build { .. } | ActionDetail::Push { .. } => {
-            unreachable!("images are made before containers")
-        }
-        ActionDetail::Remove { id } => {
-            let _slot = ctx.slots.acquire().await.expect("semaphore open");
-            engine.remove(id).await
-        }
-        ActionDetail::Create { container } => {
-            let id = {
-                let _slot = ctx.slots.acquire().await.expect("semaphore open");
-                let id = create(ctx, container, secrets).await?;
-                if let Err(e) = engine.start(&id).await {
-                    let _ = engine.remove(&id).await;
-                    return Err(e);
-                }
-                id
-            };
-            if let Err(e) = engine.wait_ready(&id, &container.name, ready_timeout(container)).await {
-                // Leave nothing half-made behind: the next plan creates it again.
-                let _ = engine.remove(&id).await;
-                return Err(e);
-            }
-            Ok(())
-        }
-        ActionDetail::Replace { old_id, container, strategy } => {
-            replace(ctx, old_id, container, *strategy, secrets).await
-        }
-    }
-}
-
-async fn create(ctx: &Ctx, c: &DesiredContainer, secrets: &SecretEnv) -> Result<String, EngineError> {
-    let image_id = ctx.image_ids.get(&c.config.image).cloned().flatten().ok_or_else(|| EngineError::Call {
-        action: format!("create {}", c.name),
-        message: format!("image {} is not present locally", c.config.image),
-    })?;
-    ctx.engine.create(&ctx.project, c, &c.config.spec_hash(&image_id), secrets).await
-}
-
-/// Long enough for the health check to pass: start period plus every retry.
-fn ready_timeout(c: &DesiredContainer) -> Duration {
-    match &c.config.healthcheck {
-        Some(h) => {
-            Duration::from_nanos((h.start_period_ns + (h.interval_ns + h.timeout_ns) * (h.retries + 1)) as u64)
-                + Duration::from_secs(10)
-        }
-        None => Duration::from_secs(30),
-    }
-}
-
-/// Start-first: the new container runs (and is healthy) before the old one
-/// goes. Stop-first (shared host port): the old one stops first and is
-/// started again if the new one fails. The old container is renamed aside so
-/// the new one can take its name, and renamed back on failure.
-async fn replace(
-    ctx: &Ctx,
-    old_id: &str,
-    c: &DesiredContainer,
-    strategy: ReplaceStrategy,
-    secrets: &SecretEnv,
-) -> Result<(), EngineError> {
-    let engine = ctx.engine.as_ref();
-    let aside = format!("{}-old-{}", c.name, &old_id[..old_id.len().min(8)]);
-    let started = async {
-        let _slot = ctx.slots.acquire().await.expect("semaphore open");
-        if strategy == ReplaceStrategy::StopFirst {
-            engine.stop(old_id).await.map_err(|e| (e, None))?;
-        }
-        engine.rename(old_id, &aside).await.map_err(|e| (e, None))?;
-        let id = create(ctx, c, secrets).await.map_err(|e| (e, None))?;
-        engine.start(&id).await.map(|_| id.clone()).map_err(|e| (e, Some(id)))
-    };
-    // On failure, the new container (if one was made) is removed.
-    let attempt = match started.await {
-        Ok(id) => match engine.wait_ready(&id, &c.name, ready_timeout(c)).await {
-            Ok(()) => Ok(()),
-            Err(e) => Err((e, Some(id))),
-        },
-        Err(e) => Err(e),
-    };
-    match attempt {
-        Ok(()) => {
-            let _slot = ctx.slots.acquire().await.expect("semaphore open");
-            engine.remove(old_id).await
-        }
-        Err((e, new_id)) => {
-            // Put the old container back as it was.
-            if let Some(id) = new_id {
-                let _ = engine.remove(&id).await;
-            }
-            let _ = engine.rename(old_id, &c.name).await;
-            if strategy == ReplaceStrategy::StopFirst {
-                let _ = engine.start(old_id).await;
-            }
-            Err(e)
         }
     }
 }

@@ -86,6 +86,10 @@ pub struct DesiredContainer {
     pub process: String,
     pub replica: u32,
     pub config: ContainerConfig,
+    /// `update-order:` as declared; `None`: the planner's default rule.
+    /// Not part of the config: changing it replaces nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_order: Option<crate::spec::UpdateOrder>,
 }
 
 /// The declared configuration of one container. Only these fields are
@@ -117,7 +121,34 @@ pub struct ContainerConfig {
     pub healthcheck: Option<Health>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// Signal that stops the process; `None`: the image's STOPSIGNAL, else SIGTERM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    /// Seconds between the stop signal and SIGKILL (`stop-grace-period`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_grace_secs: Option<u64>,
+    /// Networks the container joins, sorted by name: the project network
+    /// (with the container's aliases) and the app's `networks:`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<NetworkAttachment>,
 }
+
+/// A network a container joins, with the names it answers to there.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct NetworkAttachment {
+    pub name: String,
+    /// DNS aliases on that network (sorted); none on external networks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+}
+
+/// The project network's name: `<project>_default`, as docker compose names it.
+pub fn project_network(project: &str) -> String {
+    format!("{project}_default")
+}
+
+/// Seconds a container gets to stop when nothing else is declared (compose's default).
+pub const DEFAULT_STOP_GRACE_SECS: u64 = 10;
 
 /// An environment value. Secret values are never stored in a config that
 /// could be printed, saved or put in a label: only a keyed fingerprint is.
@@ -171,6 +202,38 @@ pub struct Health {
     pub timeout_ns: i64,
     pub retries: i64,
     pub start_period_ns: i64,
+}
+
+impl Desired {
+    /// Named volumes the apps that berth manages mount (`<project>_data`) →
+    /// those apps, sorted.
+    pub fn volumes(&self) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for app in self.apps.iter().filter(|a| !a.suspended) {
+            for m in app.containers.iter().flat_map(|c| &c.config.mounts).filter(|m| m.kind == MountKind::Volume) {
+                let apps = out.entry(m.source.clone()).or_default();
+                if !apps.contains(&app.name) {
+                    apps.push(app.name.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Networks other than the project's that the apps join → those apps.
+    pub fn external_networks(&self) -> BTreeMap<String, Vec<String>> {
+        let own = project_network(&self.project);
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for app in self.apps.iter().filter(|a| !a.suspended) {
+            for n in app.containers.iter().flat_map(|c| &c.config.networks).filter(|n| n.name != own) {
+                let apps = out.entry(n.name.clone()).or_default();
+                if !apps.contains(&app.name) {
+                    apps.push(app.name.clone());
+                }
+            }
+        }
+        out
+    }
 }
 
 impl ContainerConfig {

@@ -129,7 +129,7 @@ fn read_plan(path: &Path) -> anyhow::Result<Plan> {
 async fn checked_saved_plan(engine: &dyn Engine, path: &Path) -> anyhow::Result<Plan> {
     let plan = read_plan(path)?;
     let observed = engine.observe(&plan.project).await?;
-    let now = crate::plan::diff::fingerprint(&observed, &plan.images);
+    let now = crate::plan::diff::fingerprint(&observed, &plan.images, &plan.project);
     if now != plan.observed_fingerprint {
         anyhow::bail!(
             "the saved plan {} is stale: the engine changed since it was made; run `berth plan --out {}` again",

@@ -13,20 +13,23 @@
 
 mod body;
 mod images;
+mod live;
 mod ready;
 
 use super::{
-    labels, BuildLog, BuildRequest, ContainerState, Engine, EngineError, Observed, ObservedContainer, PullAuth,
-    SecretEnv,
+    labels, BuildLog, BuildRequest, ContainerState, Engine, EngineError, Observed, ObservedContainer, ObservedNetwork,
+    PullAuth, ResourceUpdate, SecretEnv,
 };
-use crate::desired::{ContainerConfig, DesiredContainer};
+use crate::desired::{ContainerConfig, DesiredContainer, NetworkAttachment};
 use backon::{ExponentialBuilder, Retryable};
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::models::{ContainerSummary, ImageSummary};
+use bollard::models::{ContainerUpdateBody, NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
+    ListNetworksOptions, ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::{Stream, StreamExt};
@@ -38,8 +41,10 @@ use std::time::{Duration, Instant};
 
 pub use body::{create_body, BodyError};
 
-/// Seconds a container gets to stop before it is killed.
-const STOP_TIMEOUT_SECS: i32 = 10;
+/// Containers inspected at once while observing.
+const INSPECTS: usize = 8;
+/// How long past a stop's grace period the engine may take to answer.
+const STOP_SLACK: Duration = Duration::from_secs(60);
 /// How often `wait_ready` inspects the container.
 const POLL: Duration = Duration::from_millis(250);
 /// How long a container without healthcheck must stay up to count as ready
@@ -131,6 +136,15 @@ impl DockerEngine {
         }
     }
 
+    /// One container's live configuration; `None` when it is gone.
+    async fn inspect_live(&self, id: &str) -> Result<Option<super::Live>, EngineError> {
+        match read(|| self.docker.inspect_container(id, None)).await {
+            Ok(info) => Ok(Some(live::live(&info))),
+            Err(e) if status(&e) == Some(404) => Ok(None),
+            Err(e) => Err(call(format!("inspect container {id}"))(e)),
+        }
+    }
+
     async fn not_ready(&self, id: &str, name: &str, why: String) -> EngineError {
         let lines = self.log_tail(id, LOG_LINES).await;
         let message = if lines.is_empty() {
@@ -145,15 +159,59 @@ impl DockerEngine {
 #[async_trait::async_trait]
 impl Engine for DockerEngine {
     async fn observe(&self, project: &str) -> Result<Observed, EngineError> {
-        let filters = HashMap::from([("label", vec![format!("{}={project}", labels::PROJECT)])]);
-        let opts = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-        let listed = read(|| self.docker.list_containers(Some(opts.clone()))).await.map_err(call("list containers"))?;
-        let images = read(|| self.docker.list_images(Some(ListImagesOptionsBuilder::new().build())))
+        // Every container, not only the project's: the others' names, host
+        // ports and networks are what the plan must not collide with.
+        let opts = ListContainersOptionsBuilder::new().all(true).build();
+        let volume_filter = HashMap::from([("name", vec![format!("{project}_")])]);
+        let volume_opts = ListVolumesOptionsBuilder::new().filters(&volume_filter).build();
+        let (listed, images, networks, volumes) = tokio::join!(
+            read(|| self.docker.list_containers(Some(opts.clone()))),
+            read(|| self.docker.list_images(Some(ListImagesOptionsBuilder::new().build()))),
+            read(|| self.docker.list_networks(None::<ListNetworksOptions>)),
+            read(|| self.docker.list_volumes(Some(volume_opts.clone()))),
+        );
+        let listed = listed.map_err(call("list containers"))?;
+        let images = images.map_err(call("list images"))?;
+        let networks = networks.map_err(call("list networks"))?;
+        let volumes = volumes.map_err(call("list volumes"))?;
+
+        let mine = |s: &ContainerSummary| {
+            s.labels.as_ref().and_then(|l| l.get(labels::PROJECT)).map(String::as_str) == Some(project)
+        };
+        let (ours, others): (Vec<ContainerSummary>, Vec<ContainerSummary>) = listed.into_iter().partition(mine);
+        let others = others.iter().map(|s| live::other(s, labels::PROJECT)).collect();
+        let mut containers: Vec<ObservedContainer> = futures_util::stream::iter(ours)
+            .map(|s| async move {
+                let mut c = observed_container(s);
+                c.live = self.inspect_live(&c.id).await?;
+                Ok::<_, EngineError>(c)
+            })
+            .buffer_unordered(INSPECTS)
+            .collect::<Vec<_>>()
             .await
-            .map_err(call("list images"))?;
-        let mut containers: Vec<ObservedContainer> = listed.into_iter().map(observed_container).collect();
+            .into_iter()
+            .collect::<Result<_, _>>()?;
         containers.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(Observed { containers, images: image_map(&images), ..Default::default() })
+        let prefix = format!("{project}_");
+        Ok(Observed {
+            containers,
+            others,
+            images: image_map(&images),
+            networks: networks
+                .into_iter()
+                .filter_map(|n| {
+                    let project = n.labels.as_ref().and_then(|l| l.get(labels::PROJECT)).cloned();
+                    Some((n.name?, ObservedNetwork { id: n.id.unwrap_or_default(), project }))
+                })
+                .collect(),
+            volumes: volumes.volumes.into_iter().flatten().map(|v| v.name).filter(|n| n.starts_with(&prefix)).collect(),
+            ..Default::default()
+        })
+    }
+
+    async fn cpus(&self) -> Result<u32, EngineError> {
+        let info = read(|| self.docker.info()).await.map_err(call("read the engine's info"))?;
+        Ok(info.ncpu.and_then(|n| u32::try_from(n).ok()).unwrap_or(0))
     }
 
     async fn pull(&self, image: &str, platform: Option<&str>, auth: Option<&PullAuth>) -> Result<(), EngineError> {
@@ -210,6 +268,13 @@ impl Engine for DockerEngine {
         for w in created.warnings.iter().filter(|w| !w.is_empty()) {
             tracing::warn!("creating {}: {w}", c.name);
         }
+        for n in body::later_networks(project, &c.config) {
+            if let Err(e) = self.connect(&created.id, n).await {
+                // Nothing half-made stays behind: it never ran, so removing it loses nothing.
+                let _ = self.remove(&created.id).await;
+                return Err(e);
+            }
+        }
         Ok(created.id)
     }
 
@@ -217,16 +282,25 @@ impl Engine for DockerEngine {
         unreached(|| self.docker.start_container(id, None)).await.map_err(call(format!("start container {id}")))
     }
 
-    async fn stop(&self, id: &str) -> Result<(), EngineError> {
-        let opts = StopContainerOptionsBuilder::new().t(STOP_TIMEOUT_SECS).build();
-        unreached(|| self.docker.stop_container(id, Some(opts.clone())))
-            .await
-            .map_err(call(format!("stop container {id}")))
+    async fn stop(&self, id: &str, grace: Option<Duration>) -> Result<(), EngineError> {
+        let mut opts = StopContainerOptionsBuilder::new();
+        if let Some(g) = grace {
+            opts = opts.t(i32::try_from(g.as_secs()).unwrap_or(i32::MAX));
+        }
+        let opts = opts.build();
+        // The engine answers once the process is gone: allow the whole grace period.
+        let docker = self.docker.clone().with_timeout(grace.unwrap_or(Duration::from_secs(600)) + STOP_SLACK);
+        match unreached(|| docker.stop_container(id, Some(opts.clone()))).await {
+            Ok(()) => Ok(()),
+            Err(e) if status(&e) == Some(404) => Ok(()),
+            Err(e) => Err(call(format!("stop container {id}"))(e)),
+        }
     }
 
     async fn remove(&self, id: &str) -> Result<(), EngineError> {
-        // Never `v=true`: berth does not delete volumes.
-        let opts = RemoveContainerOptionsBuilder::new().force(true).v(false).build();
+        // Never `force` (a running container is stopped gracefully first) and
+        // never `v` (berth does not delete volumes).
+        let opts = RemoveContainerOptionsBuilder::new().force(false).v(false).build();
         match unreached(|| self.docker.remove_container(id, Some(opts.clone()))).await {
             Ok(()) => Ok(()),
             Err(e) if status(&e) == Some(404) => {
@@ -235,6 +309,60 @@ impl Engine for DockerEngine {
             }
             Err(e) => Err(call(format!("remove container {id}"))(e)),
         }
+    }
+
+    async fn update(&self, id: &str, u: &ResourceUpdate) -> Result<(), EngineError> {
+        let body = ContainerUpdateBody {
+            memory: u.memory,
+            // Docker's own default for a memory limit: as much swap again.
+            memory_swap: u.memory.map(|m| m.saturating_mul(2)),
+            nano_cpus: u.nano_cpus,
+            restart_policy: u.restart.map(body::restart_policy),
+            ..Default::default()
+        };
+        unreached(|| self.docker.update_container(id, body.clone()))
+            .await
+            .map_err(call(format!("update container {id}")))
+    }
+
+    async fn connect(&self, id: &str, n: &NetworkAttachment) -> Result<(), EngineError> {
+        let req = NetworkConnectRequest { container: id.to_string(), endpoint_config: Some(body::endpoint(n)) };
+        unreached(|| self.docker.connect_network(&n.name, req.clone()))
+            .await
+            .map_err(call(format!("connect container {id} to network {}", n.name)))
+    }
+
+    async fn create_network(&self, project: &str, name: &str) -> Result<(), EngineError> {
+        let req = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            labels: Some(HashMap::from([(labels::PROJECT.to_string(), project.to_string())])),
+            ..Default::default()
+        };
+        unreached(|| self.docker.create_network(req.clone()))
+            .await
+            .map(drop)
+            .map_err(call(format!("create network {name}")))
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
+        match unreached(|| self.docker.remove_network(name)).await {
+            Ok(()) => Ok(()),
+            Err(e) if status(&e) == Some(404) => Ok(()),
+            Err(e) => Err(call(format!("remove network {name}"))(e)),
+        }
+    }
+
+    async fn create_volume(&self, project: &str, name: &str) -> Result<(), EngineError> {
+        let req = VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(HashMap::from([(labels::PROJECT.to_string(), project.to_string())])),
+            ..Default::default()
+        };
+        unreached(|| self.docker.create_volume(req.clone()))
+            .await
+            .map(drop)
+            .map_err(call(format!("create volume {name}")))
     }
 
     async fn rename(&self, id: &str, new_name: &str) -> Result<(), EngineError> {
@@ -255,7 +383,7 @@ impl Engine for DockerEngine {
                 .map_err(call(format!("inspect container {name}")))?;
             let now = Instant::now();
             match ready::classify(&info) {
-                Readiness::Healthy => return Ok(()),
+                Readiness::Healthy | Readiness::Completed => return Ok(()),
                 Readiness::Failed(why) => return Err(self.not_ready(id, name, why).await),
                 Readiness::Waiting(why) => {
                     up = None;
@@ -306,10 +434,9 @@ impl Engine for DockerEngine {
 
 /// One listed container as berth sees it.
 fn observed_container(s: ContainerSummary) -> ObservedContainer {
+    let name = summary_name(&s);
     let labels = s.labels.unwrap_or_default();
     let label = |k: &str| labels.get(k).cloned();
-    let name =
-        s.names.as_ref().and_then(|n| n.first()).map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default();
     ObservedContainer {
         id: s.id.unwrap_or_default(),
         name,
@@ -320,7 +447,13 @@ fn observed_container(s: ContainerSummary) -> ObservedContainer {
         image_id: s.image_id.unwrap_or_default(),
         spec_hash: label(labels::SPEC_HASH),
         config: label(labels::CONFIG).and_then(|json| serde_json::from_str::<ContainerConfig>(&json).ok()),
+        live: None,
     }
+}
+
+/// A listed container's name, without the leading `/`.
+fn summary_name(s: &ContainerSummary) -> String {
+    s.names.as_ref().and_then(|n| n.first()).map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default()
 }
 
 /// Normalized reference (tag or digest) → image id, for every local image.

@@ -1,16 +1,20 @@
-//! Actual state: what the engine runs and holds, read in O(1) calls.
+//! Actual state: what the engine runs and holds.
 //!
-//! `Observed` is a plain snapshot the planner can diff without I/O. The
-//! `Engine` trait is the narrow boundary to a target: one listing call for
-//! containers (label filter), one for images, plus the few mutations `apply`
-//! needs. A Docker Swarm target implements the same trait later.
+//! `Observed` is a plain snapshot the planner can diff without I/O: the
+//! project's containers with the live value of every field berth declares
+//! (one inspect each, in parallel and bounded), what other containers hold
+//! (names, host ports, networks), images, networks and the project's
+//! volumes, in a fixed number of listing calls. The `Engine` trait is the
+//! narrow boundary to a target, with the few mutations `apply` needs; a
+//! Docker Swarm target implements the same trait later.
 
 pub mod docker;
 pub mod registry;
 
-use crate::desired::{ContainerConfig, DesiredContainer};
+use crate::desired::{ContainerConfig, DesiredContainer, NetworkAttachment};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 /// Labels berth puts on every container it creates (SPEC §3.1).
 pub mod labels {
@@ -50,6 +54,76 @@ pub struct Observed {
     /// Each app's release history on this host.
     #[serde(default)]
     pub history: BTreeMap<String, crate::state::AppHistory>,
+    /// Containers that are not the project's: what they hold.
+    #[serde(default)]
+    pub others: Vec<OtherContainer>,
+    /// Networks on the engine, by name.
+    #[serde(default)]
+    pub networks: BTreeMap<String, ObservedNetwork>,
+    /// Volumes whose names start with `<project>_`.
+    #[serde(default)]
+    pub volumes: BTreeSet<String>,
+    /// Host ports the desired containers publish that a process other than
+    /// a container holds, when the engine runs on this host.
+    #[serde(default)]
+    pub busy_ports: BTreeSet<HostPort>,
+    /// The engine's CPU count, when an app limits cpus.
+    #[serde(default)]
+    pub engine_cpus: Option<u32>,
+    /// `os/arch[/variant]` of local images that apps with an explicit
+    /// `platform:` would run.
+    #[serde(default)]
+    pub local_platforms: BTreeMap<String, String>,
+}
+
+/// A container outside the project, as far as it matters to the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtherContainer {
+    pub id: String,
+    pub name: String,
+    /// Its `berth.project` label, if it is another berth project's.
+    pub project: Option<String>,
+    pub running: bool,
+    /// Host ports it publishes (only while running).
+    pub ports: Vec<HostPort>,
+    /// Names of the networks it is attached to.
+    pub networks: Vec<String>,
+}
+
+/// A published host port: address (`None`: all), port, `tcp`/`udp`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct HostPort {
+    pub ip: Option<String>,
+    pub port: u16,
+    pub protocol: String,
+}
+
+impl HostPort {
+    /// Two bindings clash when port and protocol match and either takes
+    /// every address (or both take the same one).
+    pub fn clashes(&self, other: &HostPort) -> bool {
+        let any = |ip: &Option<String>| ip.as_deref().is_none_or(|ip| ip == "0.0.0.0" || ip == "::");
+        self.port == other.port
+            && self.protocol == other.protocol
+            && (any(&self.ip) || any(&other.ip) || self.ip == other.ip)
+    }
+}
+
+impl std::fmt::Display for HostPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.ip {
+            Some(ip) => write!(f, "{ip}:{}/{}", self.port, self.protocol),
+            None => write!(f, "{}/{}", self.port, self.protocol),
+        }
+    }
+}
+
+/// A network on the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedNetwork {
+    pub id: String,
+    /// Its `berth.project` label: set when berth created it for that project.
+    pub project: Option<String>,
 }
 
 /// A tag's manifest digest in its registry, or why it is not known.
@@ -79,6 +153,38 @@ pub struct ObservedContainer {
     pub spec_hash: Option<String>,
     /// `berth.config` label, parsed; `None` when missing or unreadable.
     pub config: Option<ContainerConfig>,
+    /// What the engine really runs, from an inspect; `None` when the
+    /// container vanished between listing and inspect.
+    #[serde(default)]
+    pub live: Option<Live>,
+}
+
+/// A container's live configuration and state, from an inspect.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Live {
+    /// The engine's values of the fields berth declares. `env` is empty
+    /// until the pipeline fills it with the declared keys only (secret
+    /// ones as fingerprints), from `raw_env`; `platform` is never known.
+    pub config: ContainerConfig,
+    /// Exit code of the last run, for an exited container.
+    #[serde(default)]
+    pub exit_code: Option<i64>,
+    /// The environment as the engine has it (image env included, secret
+    /// values in clear): dropped by the pipeline right after observe, never
+    /// serialized or printed.
+    #[serde(skip)]
+    pub raw_env: RawEnv,
+}
+
+/// Environment values in clear, only ever held in memory: Debug shows
+/// the keys alone.
+#[derive(Clone, Default, PartialEq)]
+pub struct RawEnv(pub BTreeMap<String, String>);
+
+impl std::fmt::Debug for RawEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
 
 /// Container state as the engine reports it.
@@ -181,17 +287,41 @@ pub type BuildLog = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 /// Secret env values, resolved at apply time and handed over in memory.
 pub type SecretEnv = BTreeMap<String, String>;
 
+/// Values the engine can change on a running container (`docker update`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ResourceUpdate {
+    /// Memory limit in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<i64>,
+    /// CPU limit in units of 1e-9 CPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nano_cpus: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<crate::spec::Restart>,
+}
+
+impl ResourceUpdate {
+    pub fn is_empty(&self) -> bool {
+        self.memory.is_none() && self.nano_cpus.is_none() && self.restart.is_none()
+    }
+}
+
 /// The boundary to a container target. Every method is one (or a bounded few)
-/// engine calls; `observe` must not grow with the number of apps.
+/// engine calls; `observe` makes a fixed number of listing calls plus one
+/// inspect per project container.
 #[async_trait::async_trait]
 pub trait Engine: Send + Sync {
-    /// List the project's containers and the local images, in O(1) calls.
+    /// The project's containers with their live configuration, what other
+    /// containers hold, the local images, the networks and the project's volumes.
     async fn observe(&self, project: &str) -> Result<Observed, EngineError>;
+    /// How many CPUs the engine has.
+    async fn cpus(&self) -> Result<u32, EngineError>;
     /// Pull an image (optionally for a platform), with credentials in memory.
     async fn pull(&self, image: &str, platform: Option<&str>, auth: Option<&PullAuth>) -> Result<(), EngineError>;
     /// The local image id of a reference, if present.
     async fn image_id(&self, image: &str) -> Result<Option<String>, EngineError>;
-    /// Create (not start) a container with berth's labels; returns its id.
+    /// Create (not start) a container with berth's labels, attached to its
+    /// networks; returns its id.
     async fn create(
         &self,
         project: &str,
@@ -200,9 +330,23 @@ pub trait Engine: Send + Sync {
         secrets: &SecretEnv,
     ) -> Result<String, EngineError>;
     async fn start(&self, id: &str) -> Result<(), EngineError>;
-    async fn stop(&self, id: &str) -> Result<(), EngineError>;
+    /// Stop gracefully: the container's stop signal, then SIGKILL after
+    /// `grace` (`None`: the container's own stop timeout). A stopped
+    /// container is left as it is.
+    async fn stop(&self, id: &str, grace: Option<Duration>) -> Result<(), EngineError>;
+    /// Remove a stopped container (never its volumes). A running one is
+    /// refused by the engine: callers stop first. Gone already is fine.
     async fn remove(&self, id: &str) -> Result<(), EngineError>;
     async fn rename(&self, id: &str, new_name: &str) -> Result<(), EngineError>;
+    /// Change resources and restart policy in place.
+    async fn update(&self, id: &str, update: &ResourceUpdate) -> Result<(), EngineError>;
+    /// Attach a container to a network with its aliases there.
+    async fn connect(&self, id: &str, network: &NetworkAttachment) -> Result<(), EngineError>;
+    /// Create a bridge network labelled with the project.
+    async fn create_network(&self, project: &str, name: &str) -> Result<(), EngineError>;
+    async fn remove_network(&self, name: &str) -> Result<(), EngineError>;
+    /// Create a named volume labelled with the project.
+    async fn create_volume(&self, project: &str, name: &str) -> Result<(), EngineError>;
     /// Wait until the container runs (and is healthy, if it has a check).
     async fn wait_ready(&self, id: &str, name: &str, timeout: std::time::Duration) -> Result<(), EngineError>;
     /// Build an image from a tar context stream; returns the image id.

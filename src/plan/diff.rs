@@ -1,24 +1,29 @@
 //! The planner: `diff(&Desired, &Observed) -> Plan`, with no I/O.
 //!
 //! Level-triggered: it never asks why it runs, it compares the whole desired
-//! state with the whole observed state. A container is replaced when its
-//! `berth.spec-hash` differs from the desired one (which covers the declared
-//! config and the image id the tag resolves to) or when it is not running.
-//! Field-level changes come from the `berth.config` label, so only declared
-//! values are ever compared.
+//! state with the whole observed state. A container is replaced when the
+//! repository changed it (its `berth.config` label and `berth.spec-hash`,
+//! which covers the declared config and the image id, differ from the
+//! desired ones), when it is not running, or when a value was changed by
+//! hand that the engine cannot set again in place (`live`); what it can set
+//! again (memory, cpus, restart policy, a network left, a name) is updated
+//! in place (`containers`). Only declared values are ever compared. Around
+//! the containers: the project network, named volumes, and the conflicts
+//! the plan has the data for (`resources`).
 
-use super::{
-    Action, ActionDetail, ActionKind, FieldChange, Note, Plan, PlannedRelease, ReplaceStrategy, Summary, Unknown,
-    FORMAT_VERSION,
-};
-use crate::desired::{ContainerConfig, Desired, DesiredApp, DesiredContainer};
-use crate::observe::{ContainerState, Observed, ObservedContainer, RemoteDigest};
+use super::{Action, ActionDetail, ActionKind, Note, Plan, PlannedRelease, Summary, Unknown, FORMAT_VERSION};
+use crate::desired::{Desired, DesiredApp};
+use crate::observe::{Observed, ObservedContainer, RemoteDigest};
 use crate::spec::PullPolicy;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub(crate) mod builds;
+mod containers;
 mod fields;
+pub(crate) mod live;
+mod resources;
 
 pub use fields::{config_changes, config_values, familiar_image};
 
@@ -29,6 +34,9 @@ pub struct DiffOptions {
     pub repo: String,
     /// Prune even when the repository yields no apps.
     pub allow_empty: bool,
+    /// Registry digests were asked for every app (`plan --refresh-remote`),
+    /// not only for `pull.policy: always`.
+    pub refresh_remote: bool,
 }
 
 /// Compute the plan that takes `observed` to `desired`.
@@ -80,8 +88,11 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
             None => {
                 let image_id = observed.images.get(&app.image).cloned();
                 // A tag checked against its registry: moved when the digest it has
-                // there is not the image the tag names locally.
-                let moved = match observed.remote.get(&app.image) {
+                // there is not the image the tag names locally. Only the apps that
+                // asked look: another app's `pull.policy: always` on the same
+                // image changes nothing here.
+                let asked = app.pull_policy == PullPolicy::Always || opts.refresh_remote;
+                let moved = match observed.remote.get(&app.image).filter(|_| asked) {
                     Some(RemoteDigest::Unknown(why)) => {
                         unknowns.push(unknown(why.clone()));
                         continue;
@@ -121,12 +132,13 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
             }
         };
         let before = changes.len();
+        let project = &desired.project;
         if runtime == app.image {
-            plan_app(app, image_id.as_deref(), moved.as_deref(), &existing, &mut changes);
+            containers::plan_app(project, app, image_id.as_deref(), moved.as_deref(), &existing, &mut changes);
         } else {
             let mut app = app.clone();
             app.containers.iter_mut().for_each(|c| c.config.image = runtime.clone());
-            plan_app(&app, image_id.as_deref(), moved.as_deref(), &existing, &mut changes);
+            containers::plan_app(project, &app, image_id.as_deref(), moved.as_deref(), &existing, &mut changes);
         }
         // A deploy of an image this app has not run before is a release
         // (`push-on-release` releases are recorded by their push).
@@ -144,38 +156,45 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
 
     // Whatever is left belongs to apps no longer in the repository.
     let leftovers: Vec<&ObservedContainer> = by_app.into_values().flatten().collect();
+    let mut unpruned = 0;
     if !leftovers.is_empty() && desired.empty && !opts.allow_empty {
+        unpruned = leftovers.len();
         notes.push(Note {
             app: None,
             message: format!(
-                "the repository yields no apps: {} container(s) not pruned (pass --allow-empty to remove them)",
-                leftovers.len()
+                "the repository yields no apps: {unpruned} container(s) not pruned (pass --allow-empty to remove them)"
             ),
         });
     } else {
         for c in leftovers {
-            changes.push(remove(c, "app not in repository".into()));
+            changes.push(containers::remove(c, "app not in repository".into()));
         }
     }
 
-    let images: Vec<String> =
-        desired.apps.iter().map(|a| a.image.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let mut errors = Vec::new();
     let mut actions = builds;
     actions.append(&mut pushes);
     actions.append(&mut pulls);
+    actions.extend(resources::before(desired, observed, &mut errors));
+    errors.extend(resources::conflicts(desired, observed, &changes));
+    let last = resources::after(desired, observed, &changes, &mut notes);
     actions.append(&mut changes);
+    actions.extend(last);
+    let images: Vec<String> =
+        desired.apps.iter().map(|a| a.image.clone()).collect::<BTreeSet<_>>().into_iter().collect();
     Plan {
         format_version: FORMAT_VERSION,
         project: desired.project.clone(),
         repo: opts.repo.clone(),
-        observed_fingerprint: fingerprint(observed, &images),
+        observed_fingerprint: fingerprint(observed, &images, &desired.project),
         images,
         summary: Summary::of(&actions),
         actions,
         notes,
         unknowns,
-        errors: Vec::new(),
+        errors,
         releases,
+        unpruned,
     }
 }
 
@@ -214,119 +233,6 @@ fn platform_offered(app: &DesiredApp, observed: &Observed) -> Result<(), String>
     ))
 }
 
-/// Container actions of one app: create what is missing, replace what
-/// differs, remove replicas and processes no longer declared.
-fn plan_app(
-    app: &DesiredApp,
-    image_id: Option<&str>,
-    moved: Option<&str>,
-    existing: &[&ObservedContainer],
-    out: &mut Vec<Action>,
-) {
-    let mut by_name: BTreeMap<&str, &ObservedContainer> = existing.iter().map(|c| (c.name.as_str(), *c)).collect();
-    for want in &app.containers {
-        match by_name.remove(want.name.as_str()) {
-            None => out.push(Action {
-                kind: ActionKind::Create,
-                app: app.name.clone(),
-                target: want.name.clone(),
-                reason: "container missing".into(),
-                changes: config_values(&want.config),
-                detail: ActionDetail::Create { container: want.clone() },
-            }),
-            Some(have) => {
-                if let Some(a) = replace_if_needed(want, have, image_id, moved) {
-                    out.push(a);
-                }
-            }
-        }
-    }
-    for (_, c) in by_name {
-        let reason = if app.containers.iter().any(|w| w.process == c.process) {
-            format!("replica {} of process {} no longer declared", c.replica, c.process)
-        } else {
-            format!("process {} not in repository", c.process)
-        };
-        out.push(remove(c, reason));
-    }
-}
-
-fn replace_if_needed(
-    want: &DesiredContainer,
-    have: &ObservedContainer,
-    image_id: Option<&str>,
-    moved: Option<&str>,
-) -> Option<Action> {
-    let mut reasons: Vec<String> = moved.map(String::from).into_iter().collect();
-    let mut changes = match &have.config {
-        Some(old) => config_changes(old, &want.config),
-        None => Vec::new(),
-    };
-    if let Some(id) = image_id {
-        if have.image_id != id && have.config.as_ref().is_none_or(|old| old.image == want.config.image) {
-            reasons.push(format!("image tag {} now resolves to {}", familiar_image(&want.config.image), short_id(id)));
-            changes.push(FieldChange {
-                path: "image-id".into(),
-                old: Some(short_id(&have.image_id)),
-                new: Some(short_id(id)),
-                sensitive: false,
-            });
-        }
-    }
-    if !changes.is_empty() {
-        let paths: Vec<&str> = changes.iter().filter(|c| c.path != "image-id").map(|c| c.path.as_str()).collect();
-        if !paths.is_empty() {
-            reasons.insert(0, format!("{} changed", paths.join(", ")));
-        }
-    }
-    // Without a pending pull the desired hash is known: it catches whatever the
-    // label could not show (e.g. a container without a readable config).
-    let hash_differs = match image_id {
-        Some(id) => have.spec_hash.as_deref() != Some(want.config.spec_hash(id).as_str()),
-        None => false,
-    };
-    if hash_differs && reasons.is_empty() {
-        reasons.push("spec-hash differs from the desired configuration".into());
-    }
-    if have.state != ContainerState::Running {
-        reasons.push(format!("container is {} (expected running)", have.state.as_str()));
-    }
-    if reasons.is_empty() {
-        return None;
-    }
-    let strategy = if shares_host_port(have.config.as_ref(), &want.config)
-        || have.config.is_none() && !want.config.ports.is_empty()
-    {
-        ReplaceStrategy::StopFirst
-    } else {
-        ReplaceStrategy::StartFirst
-    };
-    Some(Action {
-        kind: ActionKind::Replace,
-        app: want.app.clone(),
-        target: want.name.clone(),
-        reason: reasons.join("; "),
-        changes,
-        detail: ActionDetail::Replace { old_id: have.id.clone(), container: want.clone(), strategy },
-    })
-}
-
-fn shares_host_port(old: Option<&ContainerConfig>, new: &ContainerConfig) -> bool {
-    let Some(old) = old else { return false };
-    old.ports.iter().any(|o| new.ports.iter().any(|n| n.host_port == o.host_port && n.protocol == o.protocol))
-}
-
-fn remove(c: &ObservedContainer, reason: String) -> Action {
-    Action {
-        kind: ActionKind::Remove,
-        app: c.app.clone(),
-        target: c.name.clone(),
-        reason,
-        changes: Vec::new(),
-        detail: ActionDetail::Remove { id: c.id.clone() },
-    }
-}
-
 /// `registry/repo@digest` for a tagged reference, as the engine lists pulled digests.
 fn digest_ref(image: &str, digest: &str) -> Option<String> {
     let r: oci_client::Reference = image.parse().ok()?;
@@ -340,18 +246,49 @@ pub fn short_id(id: &str) -> String {
 }
 
 /// A hash of the observed state the plan depends on: the project's
-/// containers (id, state, spec-hash) and the local ids of `images`.
-pub fn fingerprint(observed: &Observed, images: &[String]) -> String {
-    let mut h = Sha256::new();
-    let mut cs: Vec<_> = observed.containers.iter().collect();
-    cs.sort_by(|a, b| a.id.cmp(&b.id));
-    for c in cs {
-        h.update(format!("c {} {} {} {:?}\n", c.id, c.name, c.state.as_str(), c.spec_hash));
+/// containers (id, name, state, spec-hash, what they run), the local ids of
+/// `images`, and whether the project network and volumes exist. Computed
+/// over a stable JSON form, so the same state always gives the same hash.
+pub fn fingerprint(observed: &Observed, images: &[String], project: &str) -> String {
+    #[derive(Serialize)]
+    struct Seen<'a> {
+        containers: Vec<SeenContainer<'a>>,
+        images: Vec<(&'a str, Option<&'a str>)>,
+        network: bool,
+        volumes: &'a BTreeSet<String>,
     }
-    for i in images {
-        h.update(format!("i {} {:?}\n", i, observed.images.get(i)));
+    #[derive(Serialize)]
+    struct SeenContainer<'a> {
+        id: &'a str,
+        name: &'a str,
+        state: &'a str,
+        spec_hash: Option<&'a str>,
+        exit_code: Option<i64>,
+        /// The live config but env, which no engine call changes in place
+        /// (a new container has a new id).
+        live: Option<crate::desired::ContainerConfig>,
     }
-    hex::encode(&h.finalize()[..16])
+    let mut containers: Vec<SeenContainer> = observed
+        .containers
+        .iter()
+        .map(|c| SeenContainer {
+            id: &c.id,
+            name: &c.name,
+            state: c.state.as_str(),
+            spec_hash: c.spec_hash.as_deref(),
+            exit_code: c.live.as_ref().and_then(|l| l.exit_code),
+            live: c.live.as_ref().map(|l| crate::desired::ContainerConfig { env: BTreeMap::new(), ..l.config.clone() }),
+        })
+        .collect();
+    containers.sort_by(|a, b| a.id.cmp(b.id));
+    let seen = Seen {
+        containers,
+        images: images.iter().map(|i| (i.as_str(), observed.images.get(i).map(String::as_str))).collect(),
+        network: observed.networks.contains_key(&crate::desired::project_network(project)),
+        volumes: &observed.volumes,
+    };
+    let json = serde_json::to_vec(&seen).expect("plain data serializes");
+    hex::encode(&Sha256::digest(&json)[..16])
 }
 
 #[cfg(test)]

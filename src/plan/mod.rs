@@ -17,13 +17,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Version of the plan JSON format; bumped on incompatible changes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A computed plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(title = "berth plan")]
 pub struct Plan {
-    /// Plan format version (currently 1).
+    /// Plan format version (currently 2).
     pub format_version: u32,
     pub project: String,
     /// Absolute path of the repository the plan was made from.
@@ -53,8 +53,16 @@ pub struct Plan {
     /// cleanly (`push-on-release` releases are recorded by their push).
     #[serde(default)]
     pub releases: Vec<PlannedRelease>,
+    /// Containers an empty repository left alone (pruning them needs
+    /// `--allow-empty`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unpruned: usize,
     /// Counts per action kind.
     pub summary: Summary,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A release to record after its app applied.
@@ -93,29 +101,44 @@ pub enum ActionKind {
     Build,
     Push,
     Pull,
+    /// Create (or, last of all, remove) the project network.
+    Network,
+    /// Create a named volume.
+    Volume,
     Create,
+    /// Change a running container in place (resources, restart policy,
+    /// networks, its name).
+    Update,
     Replace,
     Remove,
 }
 
 impl ActionKind {
-    pub fn symbol(self) -> &'static str {
-        match self {
-            Self::Build | Self::Create => "+",
-            Self::Replace => "~",
-            Self::Remove => "-",
-            Self::Pull => "↓",
-            Self::Push => "↑",
-        }
-    }
     pub fn verb(self) -> &'static str {
         match self {
             Self::Build => "build",
             Self::Push => "push",
             Self::Pull => "pull",
+            Self::Network => "network",
+            Self::Volume => "volume",
             Self::Create => "create",
+            Self::Update => "update",
             Self::Replace => "replace",
             Self::Remove => "remove",
+        }
+    }
+}
+
+impl Action {
+    /// The plan symbol: `+` makes, `~` changes, `-` removes, `↓`/`↑` pull/push.
+    pub fn symbol(&self) -> &'static str {
+        match (self.kind, &self.detail) {
+            (_, ActionDetail::RemoveNetwork { .. }) => "-",
+            (ActionKind::Build | ActionKind::Create | ActionKind::Network | ActionKind::Volume, _) => "+",
+            (ActionKind::Update | ActionKind::Replace, _) => "~",
+            (ActionKind::Remove, _) => "-",
+            (ActionKind::Pull, _) => "↓",
+            (ActionKind::Push, _) => "↑",
         }
     }
 }
@@ -160,12 +183,46 @@ pub enum ActionDetail {
     Replace {
         /// Id of the container being replaced.
         old_id: String,
+        /// Its name now (the desired name, unless it was renamed by hand).
+        old_name: String,
         container: DesiredContainer,
-        /// `start-first` (no shared host port) or `stop-first`.
+        /// `start-first` or `stop-first`.
         strategy: ReplaceStrategy,
+        /// Why that order (`named volume data`, `host port 8080/tcp`, …).
+        order_reason: String,
     },
+    /// Change a container in place.
+    Update {
+        id: String,
+        /// Give it back its name (it was renamed by hand).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rename_to: Option<String>,
+        /// Resources and restart policy to set again.
+        #[serde(default)]
+        resources: crate::observe::ResourceUpdate,
+        /// Networks to attach it to again.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        connect: Vec<crate::desired::NetworkAttachment>,
+    },
+    /// Stop (gracefully) and remove a container.
     Remove {
         id: String,
+        /// Seconds between its stop signal and SIGKILL, as it was declared;
+        /// `None`: the container's own setting.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stop_grace_secs: Option<u64>,
+    },
+    /// A bridge network labelled with the project.
+    CreateNetwork {
+        name: String,
+    },
+    /// The project network, once its last container is gone.
+    RemoveNetwork {
+        name: String,
+    },
+    /// A named volume labelled with the project (never deleted by berth).
+    CreateVolume {
+        name: String,
     },
 }
 
@@ -173,11 +230,22 @@ pub enum ActionDetail {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReplaceStrategy {
-    /// Start the new container, wait until ready, then remove the old one.
+    /// Start the new container, wait until ready, then stop and remove the
+    /// old one: no downtime.
     StartFirst,
-    /// The new container needs the old one's host ports: stop the old one
-    /// first, start it again if the new one fails.
+    /// Stop the old one first (no two writers on a volume, a host port
+    /// freed), then start the new one; the old one is started again if the
+    /// new one fails.
     StopFirst,
+}
+
+impl ReplaceStrategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StartFirst => "start-first",
+            Self::StopFirst => "stop-first",
+        }
+    }
 }
 
 /// One field's change. Sensitive values are never carried, only the fact.
@@ -189,10 +257,14 @@ pub struct FieldChange {
     pub old: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new: Option<String>,
-    /// True for secret values: `old`/`new` are then absent.
+    /// True for secret values: `old`/`new` are then `(sensitive)` where a
+    /// value is there and absent where none is, never the value.
     #[serde(default)]
     pub sensitive: bool,
 }
+
+/// What `old`/`new` of a sensitive change hold in place of a value.
+pub const SENSITIVE: &str = "(sensitive)";
 
 /// A remark shown with the plan (e.g. a suspended app).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -227,6 +299,15 @@ pub struct Summary {
     pub create: usize,
     pub replace: usize,
     pub remove: usize,
+    /// Containers changed in place.
+    #[serde(default)]
+    pub update: usize,
+    /// Networks created or removed.
+    #[serde(default)]
+    pub network: usize,
+    /// Volumes created.
+    #[serde(default)]
+    pub volume: usize,
 }
 
 impl Plan {
@@ -252,6 +333,9 @@ impl Summary {
                 ActionKind::Create => s.create += 1,
                 ActionKind::Replace => s.replace += 1,
                 ActionKind::Remove => s.remove += 1,
+                ActionKind::Update => s.update += 1,
+                ActionKind::Network => s.network += 1,
+                ActionKind::Volume => s.volume += 1,
             }
         }
         s

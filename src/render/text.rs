@@ -1,7 +1,7 @@
 //! The text plan: one line per action with its symbol and reason, then the
 //! field-level changes indented; a summary line last (SPEC §3.4).
 
-use crate::plan::{ActionKind, FieldChange, Plan};
+use crate::plan::{ActionDetail, ActionKind, FieldChange, Plan};
 use std::io::{self, Write};
 
 /// Whether to use ANSI colors (only on a TTY, never with NO_COLOR).
@@ -28,12 +28,13 @@ impl Style {
     }
 }
 
-fn kind_color(k: ActionKind) -> &'static str {
-    match k {
-        ActionKind::Build | ActionKind::Create => "32",
-        ActionKind::Replace => "33",
-        ActionKind::Remove => "31",
-        ActionKind::Pull | ActionKind::Push => "36",
+/// Green makes, yellow changes, red removes, cyan moves images.
+fn color(symbol: &str) -> &'static str {
+    match symbol {
+        "+" => "32",
+        "~" => "33",
+        "-" => "31",
+        _ => "36",
     }
 }
 
@@ -56,8 +57,12 @@ pub fn plan_text(plan: &Plan, w: &mut dyn Write, style: Style) -> io::Result<()>
         writeln!(w)?;
     }
     for a in &plan.actions {
-        let head = format!("{} {} {}", a.kind.symbol(), a.kind.verb(), a.target);
-        writeln!(w, "{} ({})", style.paint(kind_color(a.kind), &head), a.reason)?;
+        let head = format!("{} {} {}", a.symbol(), a.kind.verb(), a.target);
+        write!(w, "{} ({})", style.paint(color(a.symbol()), &head), a.reason)?;
+        if let ActionDetail::Replace { strategy, order_reason, .. } = &a.detail {
+            write!(w, " ({}: {order_reason})", strategy.as_str())?;
+        }
+        writeln!(w)?;
         // Creates, builds and pushes list the values they set; replaces show old → new.
         let values = matches!(a.kind, ActionKind::Create | ActionKind::Build | ActionKind::Push | ActionKind::Pull);
         for c in &a.changes {
@@ -73,7 +78,9 @@ pub fn plan_text(plan: &Plan, w: &mut dyn Write, style: Style) -> io::Result<()>
         writeln!(w, "Plan incomplete: {} part(s) unknown; nothing will be applied.", plan.unknowns.len())?;
     }
     if plan.actions.is_empty() {
-        if !plan.is_incomplete() {
+        if plan.unpruned > 0 {
+            writeln!(w, "No changes planned: the repository yields no apps, and the engine still runs {} of the project's container(s).", plan.unpruned)?;
+        } else if !plan.is_incomplete() {
             writeln!(w, "No changes. The engine matches the repository.")?;
         }
     } else {
@@ -83,13 +90,33 @@ pub fn plan_text(plan: &Plan, w: &mut dyn Write, style: Style) -> io::Result<()>
             "Plan: {} to build, {} to pull, {} to push, {} to create, {} to replace, {} to remove.",
             s.build, s.pull, s.push, s.create, s.replace, s.remove
         )?;
+        // The line above is the contract's; what it has no words for follows.
+        let count = |f: fn(&ActionDetail) -> bool| plan.actions.iter().filter(|a| f(&a.detail)).count();
+        let also: Vec<String> = [
+            (s.update, "container", "to update in place"),
+            (count(|d| matches!(d, ActionDetail::CreateNetwork { .. })), "network", "to create"),
+            (count(|d| matches!(d, ActionDetail::CreateVolume { .. })), "volume", "to create"),
+            (count(|d| matches!(d, ActionDetail::RemoveNetwork { .. })), "network", "to remove"),
+        ]
+        .into_iter()
+        .filter(|(n, ..)| *n > 0)
+        .map(|(n, what, to)| format!("{n} {what}{} {to}", if n == 1 { "" } else { "s" }))
+        .collect();
+        if !also.is_empty() {
+            writeln!(w, "Also: {}.", also.join(", "))?;
+        }
     }
     Ok(())
 }
 
 fn write_change(w: &mut dyn Write, c: &FieldChange, create: bool) -> io::Result<()> {
     if c.sensitive {
-        let what = if create { "(sensitive)" } else { "(sensitive value changed)" };
+        let what = match (create, &c.old, &c.new) {
+            (true, ..) => "(sensitive)",
+            (false, None, Some(_)) => "(sensitive value added)",
+            (false, Some(_), None) => "(sensitive value removed)",
+            _ => "(sensitive value changed)",
+        };
         return writeln!(w, "    {}: {what}", c.path);
     }
     // Free-form strings are quoted (so spaces and empty values show);

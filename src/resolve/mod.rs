@@ -16,7 +16,7 @@ pub use credentials::{Choice, DefaultCredential};
 
 use crate::desired::{
     ContainerConfig, Desired, DesiredApp, DesiredBuild, DesiredContainer, DesiredPush, EnvValue, Health, Mount,
-    MountKind, PortBinding,
+    MountKind, NetworkAttachment, PortBinding,
 };
 use crate::diag::Diagnostic;
 use crate::secrets::Credentials;
@@ -105,18 +105,22 @@ fn resolve_app(
     let mut containers = Vec::new();
     for (pname, proc_spec) in processes {
         let checked = !has_web || pname.value == DEFAULT_PROCESS;
+        // The app's own name goes to the process that serves: `web`, or the only one.
+        let serves = pname.value == DEFAULT_PROCESS || processes.len() == 1;
         let replicas = proc_spec.replicas.as_ref().map_or(1, |r| r.value);
         for replica in 1..=replicas {
             let mut config = process_config(&base, proc_spec, replica);
             if !checked {
                 config.healthcheck = None;
             }
+            config.networks = networks(repo, app, &pname.value, serves);
             containers.push(DesiredContainer {
                 name: format!("{}-{}-{}-{}", repo.project, app.name, pname.value, replica),
                 app: app.name.clone(),
                 process: pname.value.clone(),
                 replica,
                 config,
+                update_order: spec.update_order.as_ref().map(|o| o.value),
             });
         }
     }
@@ -203,6 +207,36 @@ fn build_files(b: &crate::spec::BuildSpec) -> (String, String) {
         .as_ref()
         .map_or("Dockerfile".into(), |d| values::normalize_relative(&d.value).expect("validated dockerfile"));
     (context, dockerfile)
+}
+
+/// The project network, where the container answers to `<app>-<process>`
+/// (and `<app>` for the process that serves), then the app's `networks:`.
+fn networks(repo: &Repo, app: &AppFile, process: &str, serves: bool) -> Vec<NetworkAttachment> {
+    let mut aliases = vec![format!("{}-{process}", app.name)];
+    if serves {
+        aliases.push(app.name.clone());
+    }
+    aliases.sort();
+    let mut out = vec![NetworkAttachment { name: crate::desired::project_network(&repo.project), aliases }];
+    out.extend(app.spec.networks.iter().map(|n| NetworkAttachment { name: n.value.clone(), aliases: Vec::new() }));
+    out.sort();
+    out.dedup_by(|a, b| a.name == b.name);
+    out
+}
+
+/// `TERM`, `sigterm`, `SIGTERM` → `SIGTERM`; numbers stay numbers: the
+/// engine reports back what it was given, so one spelling keeps drift away.
+fn stop_signal(s: &str) -> String {
+    let s = s.trim();
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.to_string();
+    }
+    let upper = s.to_ascii_uppercase();
+    if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    }
 }
 
 /// Add each `secret-env` credential's keys as fingerprinted secrets.
@@ -302,6 +336,13 @@ fn base_config(repo: &Repo, app: &AppFile, image: &str) -> ContainerConfig {
         restart: spec.restart.as_ref().map(|r| r.value).unwrap_or_default(),
         healthcheck,
         platform: spec.platform.as_ref().map(|p| p.value.clone()),
+        stop_signal: spec.stop_signal.as_ref().map(|s| stop_signal(&s.value)),
+        // The engine counts whole seconds: a fraction rounds up, never down.
+        stop_grace_secs: Some(spec.stop_grace_period.as_ref().map_or(crate::desired::DEFAULT_STOP_GRACE_SECS, |g| {
+            let d = values::parse_duration(&g.value).expect("validated duration");
+            d.as_secs() + u64::from(d.subsec_nanos() > 0)
+        })),
+        networks: Vec::new(),
     }
 }
 

@@ -31,6 +31,7 @@ fn container(project: &str, command: &[&str]) -> DesiredContainer {
             restart: Restart::No,
             ..Default::default()
         },
+        update_order: None,
     }
 }
 
@@ -113,7 +114,7 @@ async fn container_lifecycle_through_the_engine_trait() {
     // rename, stop, remove: the volume stays.
     let old = format!("{}-old", c.name);
     engine.rename(&id, &old).await.expect("rename");
-    engine.stop(&id).await.expect("stop");
+    engine.stop(&id, Some(Duration::from_secs(10))).await.expect("stop");
     let observed = engine.observe(&project).await.expect("observe");
     assert_eq!(observed.containers[0].name, old);
     assert_eq!(observed.containers[0].state, ContainerState::Exited);

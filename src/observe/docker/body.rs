@@ -5,12 +5,12 @@
 //! engine. Secret env values are looked up here and go only into the body
 //! sent to the engine; the `berth.config` label holds fingerprints only.
 
-use crate::desired::{ContainerConfig, DesiredContainer, EnvValue, MountKind};
+use crate::desired::{ContainerConfig, DesiredContainer, EnvValue, MountKind, NetworkAttachment};
 use crate::observe::{labels, SecretEnv};
 use crate::spec::Restart;
 use bollard::models::{
-    ContainerCreateBody, HealthConfig, HostConfig, Mount, MountType, MountVolumeOptions, PortBinding, PortMap,
-    RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, EndpointSettings, HealthConfig, HostConfig, Mount, MountType, MountVolumeOptions,
+    NetworkingConfig, PortBinding, PortMap, RestartPolicy, RestartPolicyNameEnum,
 };
 use std::collections::HashMap;
 
@@ -30,6 +30,7 @@ pub fn create_body(
 ) -> Result<ContainerCreateBody, BodyError> {
     let cfg = &c.config;
     let (exposed, bindings) = ports(cfg);
+    let primary = primary_network(project, cfg);
     Ok(ContainerCreateBody {
         image: Some(cfg.image.clone()),
         cmd: cfg.command.clone(),
@@ -45,16 +46,41 @@ pub fn create_body(
             start_interval: None,
         }),
         labels: Some(container_labels(project, c, spec_hash)),
+        stop_signal: cfg.stop_signal.clone(),
+        stop_timeout: cfg.stop_grace_secs.map(|s| s.min(i64::MAX as u64) as i64),
         host_config: Some(HostConfig {
             port_bindings: (!bindings.is_empty()).then_some(bindings),
             mounts: (!cfg.mounts.is_empty()).then(|| mounts(project, cfg)),
             memory: cfg.memory,
             nano_cpus: cfg.nano_cpus,
             restart_policy: Some(restart_policy(cfg.restart)),
+            network_mode: primary.map(|n| n.name.clone()),
             ..Default::default()
         }),
+        // API 1.41 takes one network at create; `later_networks` are
+        // connected before the container starts.
+        networking_config: primary
+            .map(|n| NetworkingConfig { endpoints_config: Some(HashMap::from([(n.name.clone(), endpoint(n))])) }),
         ..Default::default()
     })
+}
+
+/// The network a container is created on: the project network when it
+/// joins it, else its first one; `None` leaves the engine's default bridge.
+fn primary_network<'a>(project: &str, cfg: &'a ContainerConfig) -> Option<&'a NetworkAttachment> {
+    let own = crate::desired::project_network(project);
+    cfg.networks.iter().find(|n| n.name == own).or(cfg.networks.first())
+}
+
+/// The networks to connect after create, before start.
+pub fn later_networks<'a>(project: &str, cfg: &'a ContainerConfig) -> Vec<&'a NetworkAttachment> {
+    let primary = primary_network(project, cfg).map(|n| n.name.as_str());
+    cfg.networks.iter().filter(|n| Some(n.name.as_str()) != primary).collect()
+}
+
+/// A network endpoint with the container's aliases.
+pub fn endpoint(n: &NetworkAttachment) -> EndpointSettings {
+    EndpointSettings { aliases: (!n.aliases.is_empty()).then(|| n.aliases.clone()), ..Default::default() }
 }
 
 /// berth's identity labels plus the declared config as JSON.
@@ -131,7 +157,7 @@ fn mounts(project: &str, cfg: &ContainerConfig) -> Vec<Mount> {
         .collect()
 }
 
-fn restart_policy(r: Restart) -> RestartPolicy {
+pub fn restart_policy(r: Restart) -> RestartPolicy {
     let name = match r {
         Restart::No => RestartPolicyNameEnum::NO,
         Restart::Always => RestartPolicyNameEnum::ALWAYS,
@@ -196,7 +222,14 @@ mod tests {
                     start_period_ns: 0,
                 }),
                 platform: None,
+                stop_signal: Some("SIGQUIT".into()),
+                stop_grace_secs: Some(30),
+                networks: vec![
+                    NetworkAttachment { name: "demo_default".into(), aliases: vec!["web".into(), "web-web".into()] },
+                    NetworkAttachment { name: "proxy".into(), aliases: vec![] },
+                ],
             },
+            update_order: None,
         }
     }
 
@@ -235,6 +268,24 @@ mod tests {
         assert_eq!(host.memory, Some(512 * 1024 * 1024));
         assert_eq!(host.nano_cpus, Some(500_000_000));
         assert_eq!(host.restart_policy.unwrap().name, Some(RestartPolicyNameEnum::ON_FAILURE));
+        assert_eq!((body.stop_signal.as_deref(), body.stop_timeout), (Some("SIGQUIT"), Some(30)));
+    }
+
+    #[test]
+    fn joins_the_project_network_at_create_and_the_others_after() {
+        let c = container();
+        let body = create_body("demo", &c, "abc", &secrets()).unwrap();
+        assert_eq!(body.host_config.unwrap().network_mode.as_deref(), Some("demo_default"));
+        let endpoints = body.networking_config.unwrap().endpoints_config.unwrap();
+        assert_eq!(endpoints.len(), 1);
+        assert_eq!(endpoints["demo_default"].aliases, Some(vec!["web".to_string(), "web-web".to_string()]));
+        let later: Vec<&str> = later_networks("demo", &c.config).iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(later, ["proxy"]);
+        // Without networks the engine's default bridge is left as it is.
+        let mut bare = c.clone();
+        bare.config.networks.clear();
+        let body = create_body("demo", &bare, "abc", &secrets()).unwrap();
+        assert!(body.networking_config.is_none() && body.host_config.unwrap().network_mode.is_none());
     }
 
     #[test]

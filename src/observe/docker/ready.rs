@@ -2,13 +2,15 @@
 //! "failed". Pure, so the rules are unit-tested without an engine; the
 //! polling loop lives in `docker.rs`.
 
-use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum};
+use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum, RestartPolicyNameEnum};
 
 /// What one inspection says about a container that was just started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Readiness {
     /// Running and healthy: the container has a healthcheck and passed it.
     Healthy,
+    /// A `restart: "no"` process that ran and exited 0: a finished job.
+    Completed,
     /// Running, no healthcheck. Ready once it has stayed up a little while
     /// (`since` identifies this run: it changes when the engine restarts it).
     Running { since: String },
@@ -37,7 +39,16 @@ pub fn classify(info: &ContainerInspectResponse) -> Readiness {
         }
         s
     };
+    let restarts = info
+        .host_config
+        .as_ref()
+        .and_then(|h| h.restart_policy.as_ref())
+        .and_then(|r| r.name)
+        .is_some_and(|n| n != RestartPolicyNameEnum::NO && n != RestartPolicyNameEnum::EMPTY);
     match state.status {
+        Some(ContainerStateStatusEnum::EXITED) if state.exit_code == Some(0) && !restarts => {
+            return Readiness::Completed
+        }
         Some(ContainerStateStatusEnum::EXITED) | Some(ContainerStateStatusEnum::DEAD) => {
             return Readiness::Failed(format!("{}{}", exit(), detail()))
         }
@@ -151,6 +162,20 @@ mod tests {
     #[test]
     fn created_is_waiting() {
         assert_eq!(classify(&info(ContainerStateStatusEnum::CREATED)), Readiness::Waiting("it to start".into()));
+    }
+
+    #[test]
+    fn a_job_that_exited_0_without_restarts_is_complete() {
+        let mut i = info(ContainerStateStatusEnum::EXITED);
+        assert_eq!(classify(&i), Readiness::Completed);
+        i.host_config = Some(bollard::models::HostConfig {
+            restart_policy: Some(bollard::models::RestartPolicy {
+                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                maximum_retry_count: None,
+            }),
+            ..Default::default()
+        });
+        assert_eq!(classify(&i), Readiness::Failed("exited with code 0".into()), "a service that exits failed");
     }
 
     #[test]

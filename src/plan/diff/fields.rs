@@ -2,8 +2,8 @@
 //! the differences a replace makes, as dotted paths with display strings.
 //! Secret env values appear only as "sensitive", never as text.
 
-use crate::desired::{ContainerConfig, EnvValue, Health, Mount, MountKind, PortBinding};
-use crate::plan::FieldChange;
+use crate::desired::{ContainerConfig, EnvValue, Health, Mount, MountKind, NetworkAttachment, PortBinding};
+use crate::plan::{FieldChange, SENSITIVE};
 use std::collections::BTreeMap;
 
 /// Every declared value of a config, for a create.
@@ -33,6 +33,9 @@ pub fn config_changes(old: &ContainerConfig, new: &ContainerConfig) -> Vec<Field
     field("restart", Some(restart(old)), Some(restart(new)));
     field("healthcheck", old.healthcheck.as_ref().map(health), new.healthcheck.as_ref().map(health));
     field("platform", old.platform.clone(), new.platform.clone());
+    field("stop-signal", old.stop_signal.clone(), new.stop_signal.clone());
+    field("stop-grace-period", old.stop_grace_secs.map(seconds), new.stop_grace_secs.map(seconds));
+    field("networks", list(&old.networks, network), list(&new.networks, network));
     out.extend(env_changes(&old.env, &new.env));
     out
 }
@@ -48,9 +51,11 @@ fn env_changes(old: &BTreeMap<String, EnvValue>, new: &BTreeMap<String, EnvValue
             continue;
         }
         let sensitive = matches!(o, Some(EnvValue::Secret { .. })) || matches!(n, Some(EnvValue::Secret { .. }));
+        // A sensitive side says only whether a value is there.
         let shown = |v: Option<&EnvValue>| match v {
             Some(EnvValue::Plain(s)) if !sensitive => Some(s.clone()),
-            _ => None,
+            Some(_) => Some(SENSITIVE.to_string()),
+            None => None,
         };
         out.push(FieldChange { path: format!("env.{k}"), old: shown(o), new: shown(n), sensitive });
     }
@@ -86,6 +91,17 @@ fn mount(m: &Mount) -> String {
         MountKind::Bind => "bind ",
     };
     format!("{kind}{}:{}{}", m.source, m.target, if m.read_only { ":ro" } else { "" })
+}
+
+fn network(n: &NetworkAttachment) -> String {
+    match n.aliases.as_slice() {
+        [] => n.name.clone(),
+        aliases => format!("{} (aliases {})", n.name, aliases.join(", ")),
+    }
+}
+
+fn seconds(s: u64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(s)).to_string()
 }
 
 fn bytes(b: i64) -> String {

@@ -11,6 +11,7 @@ fn container(name: &str) -> DesiredContainer {
         process: "web".into(),
         replica: 1,
         config: ContainerConfig::default(),
+        update_order: None,
     }
 }
 
@@ -31,6 +32,7 @@ fn plan(actions: Vec<Action>) -> Plan {
         releases: vec![],
         unknowns: vec![],
         errors: vec![],
+        unpruned: 0,
     }
 }
 
@@ -76,13 +78,21 @@ fn every_kind_of_action() {
             reason: "env.LOG_LEVEL, env.TOKEN changed".into(),
             changes: vec![
                 change("env.LOG_LEVEL", Some("info"), Some("debug")),
-                FieldChange { path: "env.TOKEN".into(), old: None, new: None, sensitive: true },
+                FieldChange {
+                    path: "env.TOKEN".into(),
+                    old: Some("(sensitive)".into()),
+                    new: Some("(sensitive)".into()),
+                    sensitive: true,
+                },
+                FieldChange { path: "env.API_KEY".into(), old: None, new: Some("(sensitive)".into()), sensitive: true },
                 change("env.MOTD", Some("hello\nworld\n"), Some("hello\nthere\n")),
             ],
             detail: ActionDetail::Replace {
                 old_id: "x".into(),
+                old_name: "demo-web-web-2".into(),
                 container: container("demo-web-web-2"),
                 strategy: ReplaceStrategy::StartFirst,
+                order_reason: "no named volume or host port".into(),
             },
         },
         Action {
@@ -91,9 +101,56 @@ fn every_kind_of_action() {
             target: "demo-old-web-1".into(),
             reason: "app not in repository".into(),
             changes: vec![],
-            detail: ActionDetail::Remove { id: "y".into() },
+            detail: ActionDetail::Remove { id: "y".into(), stop_grace_secs: Some(10) },
+        },
+        Action {
+            kind: ActionKind::Update,
+            app: "db".into(),
+            target: "demo-db-web-1".into(),
+            reason: "resources.memory changed by hand: 64MiB → none".into(),
+            changes: vec![change("resources.memory", None, Some("64MiB"))],
+            detail: ActionDetail::Update {
+                id: "z".into(),
+                rename_to: None,
+                resources: crate::observe::ResourceUpdate { memory: Some(64 << 20), ..Default::default() },
+                connect: vec![],
+            },
+        },
+        Action {
+            kind: ActionKind::Replace,
+            app: "db".into(),
+            target: "demo-db-web-2".into(),
+            reason: "env.A changed".into(),
+            changes: vec![change("env.A", Some("1"), Some("2"))],
+            detail: ActionDetail::Replace {
+                old_id: "w".into(),
+                old_name: "demo-db-web-2".into(),
+                container: container("demo-db-web-2"),
+                strategy: ReplaceStrategy::StopFirst,
+                order_reason: "named volume data".into(),
+            },
         },
     ]);
+    let mut p = p;
+    let network = Action {
+        kind: ActionKind::Network,
+        app: String::new(),
+        target: "demo_default".into(),
+        reason: "project network missing: apps reach each other by name on it".into(),
+        changes: vec![],
+        detail: ActionDetail::CreateNetwork { name: "demo_default".into() },
+    };
+    let volume = Action {
+        kind: ActionKind::Volume,
+        app: "db".into(),
+        target: "demo_data".into(),
+        reason: "named volume of app db missing".into(),
+        changes: vec![],
+        detail: ActionDetail::CreateVolume { name: "demo_data".into() },
+    };
+    p.actions.insert(1, volume);
+    p.actions.insert(1, network);
+    p.summary = Summary::of(&p.actions);
     insta::assert_snapshot!(render(&p));
 }
 
@@ -109,6 +166,26 @@ fn notes_and_unknowns() {
 }
 
 #[test]
+fn an_empty_repository_that_prunes_nothing_does_not_claim_a_match() {
+    let mut p = plan(vec![]);
+    p.unpruned = 3;
+    let text = render(&p);
+    assert!(!text.contains("matches"), "{text}");
+    assert!(text.contains("3 of the project's container(s)"), "{text}");
+}
+
+#[test]
+fn plan_errors_refuse_the_plan() {
+    let mut p = plan(vec![]);
+    p.errors.push(crate::plan::PlanError { app: Some("web".into()), message: "host port 8080/tcp is taken".into() });
+    insta::assert_snapshot!(render(&p), @r"
+    error: app web: host port 8080/tcp is taken
+
+    Plan refused: 1 error(s); nothing will be applied.
+    ");
+}
+
+#[test]
 fn color_only_when_asked() {
     let p = plan(vec![Action {
         kind: ActionKind::Remove,
@@ -116,7 +193,7 @@ fn color_only_when_asked() {
         target: "demo-old-web-1".into(),
         reason: "app not in repository".into(),
         changes: vec![],
-        detail: ActionDetail::Remove { id: "y".into() },
+        detail: ActionDetail::Remove { id: "y".into(), stop_grace_secs: Some(10) },
     }]);
     let mut colored = Vec::new();
     plan_text(&p, &mut colored, Style { color: true }).unwrap();

@@ -38,6 +38,7 @@ fn app(push: Option<DesiredPush>) -> DesiredApp {
             process: "web".into(),
             replica: 1,
             config: ContainerConfig { image: ARTIFACT.into(), ..Default::default() },
+            update_order: None,
         }],
     }
 }
@@ -46,8 +47,12 @@ fn push(on_release: bool) -> Option<DesiredPush> {
     Some(DesiredPush { credential: Some("reg".into()), extra_tags: vec!["latest".into()], on_release })
 }
 
+/// The plan for `app` on an engine that has `o` and the project network.
 fn plan(app: DesiredApp, o: &Observed) -> Plan {
-    diff(&Desired { project: "p".into(), apps: vec![app], empty: false }, o, &DiffOptions::default())
+    let mut o = o.clone();
+    let network = crate::observe::ObservedNetwork { id: "n".into(), project: Some("p".into()) };
+    o.networks.insert("p_default".into(), network);
+    diff(&Desired { project: "p".into(), apps: vec![app], empty: false }, &o, &DiffOptions::default())
 }
 
 fn kinds(p: &Plan) -> Vec<(ActionKind, &str)> {
@@ -65,6 +70,7 @@ fn running(image: &str, id: &str) -> ObservedContainer {
         state: ContainerState::Running,
         image_id: id.into(),
         spec_hash: Some(config.spec_hash(id)),
+        live: Some(crate::observe::Live { config: config.clone(), ..Default::default() }),
         config: Some(config),
     }
 }
