@@ -72,11 +72,6 @@ pub fn plan_text(plan: &Plan, w: &mut dyn Write, style: Style) -> io::Result<()>
     if !plan.actions.is_empty() {
         writeln!(w)?;
     }
-    if !plan.errors.is_empty() {
-        writeln!(w, "Plan refused: {} error(s); nothing will be applied.", plan.errors.len())?;
-    } else if plan.is_incomplete() {
-        writeln!(w, "Plan incomplete: {} part(s) unknown; nothing will be applied.", plan.unknowns.len())?;
-    }
     if plan.actions.is_empty() {
         if plan.unpruned > 0 {
             writeln!(w, "No changes planned: the repository yields no apps, and the engine still runs {} of the project's container(s).", plan.unpruned)?;
@@ -105,6 +100,12 @@ pub fn plan_text(plan: &Plan, w: &mut dyn Write, style: Style) -> io::Result<()>
         if !also.is_empty() {
             writeln!(w, "Also: {}.", also.join(", "))?;
         }
+    }
+    // Last, so it is the line one reads: nothing of the above will happen.
+    if !plan.errors.is_empty() {
+        writeln!(w, "Plan refused: {} error(s); nothing will be applied.", plan.errors.len())?;
+    } else if plan.is_incomplete() {
+        writeln!(w, "Plan incomplete: {} part(s) unknown; nothing will be applied.", plan.unknowns.len())?;
     }
     Ok(())
 }

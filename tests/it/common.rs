@@ -155,6 +155,48 @@ pub fn remove_project(project: &str) {
         args.extend(volumes.iter().map(String::as_str));
         docker(&args);
     }
+    for network in lines(&docker(&["network", "ls", "-q", "--filter", &filter])) {
+        docker(&["network", "rm", &network]);
+    }
+}
+
+/// A network made by a test (e.g. a reverse proxy's), removed when dropped.
+pub struct TestNetwork(pub String);
+
+impl TestNetwork {
+    pub fn create(name: &str) -> Self {
+        docker_ok(&["network", "create", name]);
+        TestNetwork(name.to_string())
+    }
+}
+
+impl Drop for TestNetwork {
+    fn drop(&mut self) {
+        for id in lines(&docker(&["ps", "-aq", "--filter", &format!("network={}", self.0)])) {
+            docker(&["network", "disconnect", "-f", &self.0, &id]);
+        }
+        docker(&["network", "rm", &self.0]);
+    }
+}
+
+/// A container made by hand in a test, outside any project: `docker rm -f` when dropped.
+pub struct Foreign(pub String);
+
+impl Foreign {
+    /// `docker run -d --name NAME ARGS… busybox:1.36 sleep 600`.
+    pub fn run(name: &str, args: &[&str]) -> Self {
+        let mut all = vec!["run", "-d", "--name", name];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["busybox:1.36", "sleep", "600"]);
+        docker_ok(&all);
+        Foreign(name.to_string())
+    }
+}
+
+impl Drop for Foreign {
+    fn drop(&mut self) {
+        docker(&["rm", "-f", &self.0]);
+    }
 }
 
 fn lines(o: &Output) -> Vec<String> {

@@ -309,6 +309,9 @@ async fn event_counter_sees_mutations_and_observe_makes_none() {
 
     let events = EventCounter::start(&project);
     let id = run(&engine, &project, &c, &SecretEnv::new()).await;
+    let refused = engine.remove(&id).await;
+    assert!(refused.is_err(), "a running container is never force-removed: {refused:?}");
+    engine.stop(&id, Some(Duration::from_secs(1))).await.expect("stop");
     engine.remove(&id).await.expect("remove");
     let actions: Vec<String> = events.mutating().into_iter().map(|e| e.action).collect();
     for expected in ["create", "start", "kill", "die", "destroy"] {

@@ -123,7 +123,10 @@ fn drift_reports_stopped_removed_and_retagged_containers() {
     let drift = repo.berth(&["drift"]);
     assert_exit(&drift, 2);
     let text = stdout(&drift);
-    assert!(text.contains(&format!("~ replace {p}-a-web-1 (container is exited (expected running))")), "{text}");
+    assert!(
+        text.contains(&format!("~ replace {p}-a-web-1 (container is exited with code 0 (expected running))")),
+        "{text}"
+    );
     assert!(text.contains(&format!("+ create {p}-b-web-1 (container missing)")), "{text}");
 
     let json = repo.berth(&["drift", "--output", "json"]);
@@ -285,7 +288,7 @@ fn plan_json_matches_the_text_plan() {
     let repo = TestRepo::new("planjson");
     repo.app("a", &format!("image: busybox:1.36\nenv: {{K: v}}\nprocesses:\n  web:\n    command: {SLEEPER}\n"));
     let v = plan_json(&repo);
-    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["format_version"], 2);
     assert_eq!(v["project"], repo.project());
     let a = &v["actions"][0];
     assert_eq!(a["kind"], "create");

@@ -9,11 +9,15 @@ mod common;
 
 mod bad_input;
 mod builds;
+mod conflicts;
 mod credentials;
 mod engine;
 mod engine_images;
 mod lifecycle;
+mod live_drift;
+mod network;
 mod pull_policy;
 mod registry;
 mod registry_push;
 mod secrets;
+mod stopping;

@@ -107,7 +107,7 @@ fn compare(
         state => {
             let code = have.live.as_ref().and_then(|l| l.exit_code).filter(|_| state == ContainerState::Exited);
             match code {
-                Some(code) => reasons.push(format!("container exited with code {code} (expected running)")),
+                Some(code) => reasons.push(format!("container is exited with code {code} (expected running)")),
                 None => reasons.push(format!("container is {} (expected running)", state.as_str())),
             }
         }

@@ -8,7 +8,12 @@ use std::collections::BTreeMap;
 
 /// Every declared value of a config, for a create.
 pub fn config_values(c: &ContainerConfig) -> Vec<FieldChange> {
-    let empty = ContainerConfig { restart: c.restart, ..Default::default() };
+    // Defaults berth fills in are left out unless they are news.
+    let empty = ContainerConfig {
+        restart: c.restart,
+        stop_grace_secs: Some(crate::desired::DEFAULT_STOP_GRACE_SECS),
+        ..Default::default()
+    };
     let mut v = config_changes(&empty, c);
     // A create always says which restart policy it uses, default or not.
     v.push(set("restart", restart(c)));

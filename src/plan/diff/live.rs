@@ -40,6 +40,10 @@ impl Drift {
                 if c.sensitive {
                     return format!("{} changed by hand", c.path);
                 }
+                if c.path == "networks" && !self.connect.is_empty() && !self.replace {
+                    let names: Vec<&str> = self.connect.iter().map(|n| n.name.as_str()).collect();
+                    return format!("disconnected by hand from network {}", names.join(", "));
+                }
                 let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
                 format!("{} changed by hand: {} → {}", c.path, shown(&c.new), shown(&c.old))
             })

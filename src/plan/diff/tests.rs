@@ -203,7 +203,7 @@ fn a_finished_job_is_complete_and_a_failed_one_is_drift() {
     assert!(p.is_empty(), "{:#?}", p.actions);
     o.live.as_mut().unwrap().exit_code = Some(3);
     let p = plan(&desired(vec![app("job", vec![c])]), &observed(vec![o]));
-    assert_eq!(p.actions[0].reason, "container exited with code 3 (expected running)");
+    assert_eq!(p.actions[0].reason, "container is exited with code 3 (expected running)");
 }
 
 #[test]
