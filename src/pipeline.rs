@@ -135,8 +135,11 @@ pub async fn plan_pinned(
     if !q.is_empty() {
         ask(engine, loaded, &q, &mut observed).await?;
     }
-    let diff_opts =
-        DiffOptions { repo: loaded.repo.root.to_string_lossy().into_owned(), allow_empty: opts.allow_empty };
+    let diff_opts = DiffOptions {
+        repo: loaded.repo.root.to_string_lossy().into_owned(),
+        allow_empty: opts.allow_empty,
+        allow_dirty: false,
+    };
     Ok(crate::plan::diff(&loaded.desired, &observed, &diff_opts))
 }
 

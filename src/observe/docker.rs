@@ -153,7 +153,9 @@ impl Engine for DockerEngine {
             .map_err(call("list images"))?;
         let mut containers: Vec<ObservedContainer> = listed.into_iter().map(observed_container).collect();
         containers.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(Observed { containers, images: image_map(&images), ..Default::default() })
+        let build_labels =
+            images.iter().filter_map(|i| i.labels.get(labels::BUILD).map(|l| (i.id.clone(), l.clone()))).collect();
+        Ok(Observed { containers, images: image_map(&images), build_labels, ..Default::default() })
     }
 
     async fn pull(&self, image: &str, platform: Option<&str>, auth: Option<&PullAuth>) -> Result<(), EngineError> {

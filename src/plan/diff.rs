@@ -29,6 +29,8 @@ pub struct DiffOptions {
     pub repo: String,
     /// Prune even when the repository yields no apps.
     pub allow_empty: bool,
+    /// Push builds from uncommitted files (`--allow-dirty`).
+    pub allow_dirty: bool,
 }
 
 /// Compute the plan that takes `observed` to `desired`.
@@ -37,6 +39,7 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
     let desired = &desired;
     let (mut builds, mut pushes, mut pulls, mut changes) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut unknowns = Vec::new();
+    let mut errors = Vec::new();
     let mut releases = Vec::new();
 
     let mut by_app: BTreeMap<&str, Vec<&ObservedContainer>> = BTreeMap::new();
@@ -64,9 +67,10 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
             }
         };
         let (runtime, image_id, moved, release) = match &app.build {
-            Some(b) => match builds::plan(app, b, observed) {
+            Some(b) => match builds::plan(app, b, observed, opts.allow_dirty) {
                 Ok(bp) => {
                     notes.extend(bp.notes);
+                    errors.extend(bp.errors);
                     builds.extend(bp.build);
                     pushes.extend(bp.push);
                     bp.pull.into_iter().for_each(&mut pull);
@@ -174,7 +178,7 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
         actions,
         notes,
         unknowns,
-        errors: Vec::new(),
+        errors,
         releases,
     }
 }
