@@ -54,14 +54,37 @@ pub struct DesiredBuild {
     /// Base-image pull credentials: `build.credentials` only.
     #[serde(default)]
     pub credentials: Vec<String>,
-    /// Which files are built, and so the tag.
+    /// Which files are built, and what they hash to.
     pub version: crate::source::ContextVersion,
+    /// sha256 (64 hex) over every build input (`BuildInputs::identity`):
+    /// the image tag is its first 12 hex digits.
+    pub identity: String,
     /// The image repository without tag, normalized
     /// (`registry.example.com/app-web`, `docker.io/library/app-web`).
     pub repository: String,
     /// Where the image goes, when a registry server is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub push: Option<DesiredPush>,
+}
+
+impl DesiredBuild {
+    /// Everything the image depends on, as its `berth.build` label carries it.
+    pub fn inputs(&self) -> crate::source::BuildInputs {
+        crate::source::BuildInputs {
+            content: self.version.content.clone(),
+            dockerfile: self.dockerfile.clone(),
+            dockerfile_blob: self.version.dockerfile_blob.clone(),
+            other_files: self.version.other_files.clone(),
+            args: self.args.clone(),
+            target: self.target.clone(),
+            platform: self.platform.clone(),
+        }
+    }
+
+    /// The image tag: the start of the identity.
+    pub fn tag(&self) -> &str {
+        &self.identity[..crate::source::context::identity::TAG_LEN.min(self.identity.len())]
+    }
 }
 
 /// Push settings of a build app with a registry server.

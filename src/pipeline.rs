@@ -31,6 +31,8 @@ pub struct Loaded {
     pub desired: Desired,
     /// Decrypted credentials, in memory only.
     pub credentials: Credentials,
+    /// Remarks from loading, put first in every plan (uncommitted specs).
+    pub notes: Vec<crate::plan::Note>,
     fingerprint_key: Vec<u8>,
 }
 
@@ -85,7 +87,22 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
         contexts: &contexts,
     };
     let desired = crate::resolve::resolve(&repo, &inputs).map_err(PipelineError::Invalid)?;
-    Ok(Loaded { repo, desired, credentials, fingerprint_key })
+    let notes = uncommitted_note(&snapshot.root).into_iter().collect();
+    Ok(Loaded { repo, desired, credentials, notes, fingerprint_key })
+}
+
+/// A warning when the specs planned are not the committed ones.
+fn uncommitted_note(root: &Path) -> Option<crate::plan::Note> {
+    let files = crate::source::context::uncommitted_config(root);
+    let (first, rest) = (files.iter().take(5).cloned().collect::<Vec<_>>(), files.len().saturating_sub(5));
+    let more = if rest > 0 { format!(" and {rest} more") } else { String::new() };
+    (!files.is_empty()).then(|| crate::plan::Note {
+        app: None,
+        message: format!(
+            "uncommitted changes in {}{more}: planned from the working tree, not from a commit",
+            first.join(", ")
+        ),
+    })
 }
 
 /// Decrypt the credential files; no files, no identity needed.
@@ -105,6 +122,9 @@ pub struct PlanOptions {
     /// Ask the registries what every tag resolves to, not only for apps
     /// with `pull.policy: always`.
     pub refresh_remote: bool,
+    /// Push builds from uncommitted files (`--allow-dirty`); else such a
+    /// build with a push is a plan error.
+    pub allow_dirty: bool,
 }
 
 /// observe → diff: two engine calls whatever the number of apps, and the
@@ -141,8 +161,11 @@ pub async fn plan_pinned(
         repo: loaded.repo.root.to_string_lossy().into_owned(),
         allow_empty: opts.allow_empty,
         refresh_remote: opts.refresh_remote,
+        allow_dirty: opts.allow_dirty,
     };
-    Ok(crate::plan::diff(&loaded.desired, &observed, &diff_opts))
+    let mut plan = crate::plan::diff(&loaded.desired, &observed, &diff_opts);
+    plan.notes.splice(0..0, loaded.notes.iter().cloned());
+    Ok(plan)
 }
 
 /// Keep of each container's live env only the keys its spec declares, a

@@ -1,13 +1,14 @@
-//! The image steps of an apply: builds (in parallel, up to `parallelism`),
-//! then pushes, then pulls. Each records what it made in the history only
+//! The image steps of an apply: builds (in parallel, up to `parallelism`;
+//! each image labelled with its build inputs), then pushes, then pulls. Each records what it made in the history only
 //! once it succeeded: a release number moves after its push did.
 
 use super::{record, timed, ApplyOptions, ApplySecrets, Event, Outcome, Progress, Targets};
+use crate::desired::DesiredBuild;
 use crate::observe::registry::Login;
 use crate::observe::{BuildLog, BuildRequest, EngineError};
 use crate::plan::{Action, ActionDetail, ActionKind, Plan};
 use futures_util::StreamExt;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub(super) async fn run(
@@ -88,7 +89,14 @@ async fn build(t: &Targets, a: &Action, secrets: &ApplySecrets, progress: &Progr
     let ActionDetail::Build { tags, build } = &a.detail else { unreachable!("a build action") };
     let image = tags.first().cloned().unwrap_or_default();
     let failed = |message: String| EngineError::Build { image: image.clone(), message, log: Vec::new() };
-    let context = (t.contexts)(build).map_err(failed)?;
+    // Reading (and for a working tree, writing the tar once and checking
+    // its hash against the plan) blocks: off the async threads. A context
+    // that changed since the plan fails here, before the engine sees it.
+    let (contexts, planned) = (t.contexts.clone(), build.clone());
+    let context = tokio::task::spawn_blocking(move || contexts(&planned))
+        .await
+        .map_err(|e| failed(format!("the build context reader failed: {e}")))?
+        .map_err(failed)?;
     // Base images are pulled with build.credentials only (SPEC §3.2).
     let auth = build.credentials.iter().filter_map(|c| secrets.logins.get(c)).cloned().collect();
     let req = BuildRequest {
@@ -97,12 +105,24 @@ async fn build(t: &Targets, a: &Action, secrets: &ApplySecrets, progress: &Progr
         args: build.args.clone(),
         target: build.target.clone(),
         platform: build.platform.clone(),
+        labels: build_labels(build),
         auth,
     };
     let (target, progress) = (a.target.clone(), progress.clone());
     let log: BuildLog =
         Arc::new(move |line: &str| progress(Event::Output { target: target.clone(), line: line.into() }));
     t.engine.build(&req, context, log).await.map(|_| ())
+}
+
+/// The labels a build image carries: its inputs (which a later plan
+/// compares with its own) and, when committed, the commit of its context.
+fn build_labels(b: &DesiredBuild) -> BTreeMap<String, String> {
+    let inputs = serde_json::to_string(&b.inputs()).unwrap_or_default();
+    let mut labels = BTreeMap::from([(crate::observe::labels::BUILD.to_string(), inputs)]);
+    if let Some(commit) = b.version.commit() {
+        labels.insert(crate::observe::labels::BUILD_COMMIT.to_string(), commit.to_string());
+    }
+    labels
 }
 
 /// The engine pushes the image (only layers the registry lacks); each

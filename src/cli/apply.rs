@@ -23,6 +23,9 @@ pub struct ApplyArgs {
     /// Prune even when the repository yields no apps.
     #[arg(long)]
     allow_empty: bool,
+    /// Allow pushing (and releasing) builds from uncommitted files.
+    #[arg(long)]
+    allow_dirty: bool,
 }
 
 pub async fn run(a: ApplyArgs, load: &crate::pipeline::LoadOptions) -> anyhow::Result<u8> {
@@ -38,7 +41,11 @@ pub async fn run(a: ApplyArgs, load: &crate::pipeline::LoadOptions) -> anyhow::R
 
     let plan = match &loaded {
         Some(l) => {
-            let opts = crate::pipeline::PlanOptions { allow_empty: a.allow_empty, refresh_remote: false };
+            let opts = crate::pipeline::PlanOptions {
+                allow_empty: a.allow_empty,
+                refresh_remote: false,
+                allow_dirty: a.allow_dirty,
+            };
             crate::pipeline::plan(&engine, l, opts).await?
         }
         None => checked_saved_plan(&engine, &a.target).await?,

@@ -27,6 +27,9 @@ pub struct PlanArgs {
     /// Prune even when the repository yields no apps.
     #[arg(long)]
     allow_empty: bool,
+    /// Allow pushing (and releasing) builds from uncommitted files.
+    #[arg(long)]
+    allow_dirty: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -40,7 +43,7 @@ pub struct DriftArgs {
 }
 
 pub async fn run_plan(a: PlanArgs, load: &LoadOptions) -> anyhow::Result<u8> {
-    let opts = PlanOptions { allow_empty: a.allow_empty, refresh_remote: a.refresh_remote };
+    let opts = PlanOptions { allow_empty: a.allow_empty, refresh_remote: a.refresh_remote, allow_dirty: a.allow_dirty };
     let plan = compute(&a.repo, load, opts).await?;
     print(&plan, a.output)?;
     if let Some(out) = &a.out {

@@ -193,6 +193,8 @@ impl Engine for DockerEngine {
             .collect::<Result<_, _>>()?;
         containers.sort_by(|a, b| a.name.cmp(&b.name));
         let prefix = format!("{project}_");
+        let build_labels =
+            images.iter().filter_map(|i| i.labels.get(labels::BUILD).map(|l| (i.id.clone(), l.clone()))).collect();
         Ok(Observed {
             containers,
             others,
@@ -205,6 +207,7 @@ impl Engine for DockerEngine {
                 })
                 .collect(),
             volumes: volumes.volumes.into_iter().flatten().map(|v| v.name).filter(|n| n.starts_with(&prefix)).collect(),
+            build_labels,
             ..Default::default()
         })
     }

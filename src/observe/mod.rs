@@ -26,6 +26,12 @@ pub mod labels {
     /// The declared config as JSON (secret env as fingerprints only), so a
     /// plan can show field-level diffs from the listing alone.
     pub const CONFIG: &str = "berth.config";
+    /// On build images: the build's inputs as JSON (`BuildInputs`), so a
+    /// later plan can say which changed.
+    pub const BUILD: &str = "berth.build";
+    /// On build images: the commit the context came from (absent for a
+    /// working-tree build), for people.
+    pub const BUILD_COMMIT: &str = "berth.build.commit";
 }
 
 /// What the engine holds that matters to one project.
@@ -36,6 +42,9 @@ pub struct Observed {
     /// Local images by normalized reference (`docker.io/library/busybox:1.36`,
     /// and `…/busybox@sha256:…` for pulled digests) → image id.
     pub images: BTreeMap<String, String>,
+    /// The `berth.build` label of local images that carry one, by image id.
+    #[serde(default)]
+    pub build_labels: BTreeMap<String, String>,
     /// What tags resolve to in their registries, for the images that were
     /// asked about (`pull.policy: always`, `plan --refresh-remote`).
     #[serde(default)]
@@ -276,6 +285,8 @@ pub struct BuildRequest {
     pub target: Option<String>,
     /// `os/arch[/variant]`; `None`: the engine's own.
     pub platform: Option<String>,
+    /// Labels of the image built.
+    pub labels: BTreeMap<String, String>,
     /// Logins for pulling base images: `build.credentials` only, never the
     /// default credential (SPEC §3.2).
     pub auth: Vec<PullAuth>,

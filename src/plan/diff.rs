@@ -37,6 +37,8 @@ pub struct DiffOptions {
     /// Registry digests were asked for every app (`plan --refresh-remote`),
     /// not only for `pull.policy: always`.
     pub refresh_remote: bool,
+    /// Push builds from uncommitted files (`--allow-dirty`).
+    pub allow_dirty: bool,
 }
 
 /// Compute the plan that takes `observed` to `desired`.
@@ -45,6 +47,7 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
     let desired = &desired;
     let (mut builds, mut pushes, mut pulls, mut changes) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut unknowns = Vec::new();
+    let mut errors = Vec::new();
     let mut releases = Vec::new();
 
     let mut by_app: BTreeMap<&str, Vec<&ObservedContainer>> = BTreeMap::new();
@@ -72,9 +75,10 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
             }
         };
         let (runtime, image_id, moved, release) = match &app.build {
-            Some(b) => match builds::plan(app, b, observed) {
+            Some(b) => match builds::plan(app, b, observed, opts.allow_dirty) {
                 Ok(bp) => {
                     notes.extend(bp.notes);
+                    errors.extend(bp.errors);
                     builds.extend(bp.build);
                     pushes.extend(bp.push);
                     bp.pull.into_iter().for_each(&mut pull);
@@ -171,7 +175,6 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
         }
     }
 
-    let mut errors = Vec::new();
     let mut actions = builds;
     actions.append(&mut pushes);
     actions.append(&mut pulls);

@@ -73,7 +73,7 @@ fn resolve_app(
         (Some(i), _) => (values::parse_image(&i.value).expect("validated image reference"), (i.line, i.col), None),
         (None, Some(b)) => {
             let build = resolve_build(repo, app, b, inputs).map_err(|d| vec![d])?;
-            (format!("{}:{}", build.repository, build.version.tag()), (b.line, b.col), Some(build))
+            (format!("{}:{}", build.repository, build.tag()), (b.line, b.col), Some(build))
         }
         (None, None) => unreachable!("validate guarantees image xor build"),
     };
@@ -135,8 +135,9 @@ fn resolve_app(
     })
 }
 
-/// A build: its files and tag, the computed image repository (SPEC §3.3)
-/// and, with a registry server, where it is pushed and with which credential.
+/// A build: its files, its identity over every input (and so its tag), the
+/// computed image repository (SPEC §3.3) and, with a registry server, where
+/// it is pushed and with which credential.
 fn resolve_build(
     repo: &Repo,
     app: &AppFile,
@@ -176,7 +177,7 @@ fn resolve_build(
         })
     };
     let spec = &b.value;
-    Ok(DesiredBuild {
+    let mut build = DesiredBuild {
         context,
         dockerfile,
         args: spec.args.clone(),
@@ -184,9 +185,12 @@ fn resolve_build(
         platform: app.spec.platform.as_ref().map(|p| p.value.clone()),
         credentials: spec.credentials.iter().map(|c| c.value.clone()).collect(),
         version,
+        identity: String::new(),
         repository,
         push,
-    })
+    };
+    build.identity = build.inputs().identity();
+    Ok(build)
 }
 
 /// The normalized (context, dockerfile) of every build app, for the

@@ -1,48 +1,84 @@
-//! Build contexts: which files a build sends, and the tag they earn.
+//! Build contexts: which files a build sends, what they hash to, and the
+//! tar that carries them.
 //!
-//! A build's context is the committed git tree of `build.context` (SPEC
-//! §3.3): the image tag is the 12-hex id of the newest commit that changed
-//! that folder, so commits elsewhere never cause a rebuild. Uncommitted
-//! changes in the folder (or no git at all) fall back to the working tree and
-//! a content-hash tag. `.dockerignore` is honoured in both cases. The tar is
-//! produced on a blocking thread and streamed in chunks: a large context is
-//! never held in memory whole.
+//! A build's context is the committed git tree of `build.context` at HEAD
+//! (SPEC §3.3), read from git objects by id; its content id (`content`) is
+//! a hash over the paths, modes and blob ids of the files sent, so commits
+//! elsewhere, merges, cherry-picks and shallow clones never change it.
+//! Uncommitted changes among the files sent (modified, staged, deleted, or
+//! untracked and not ignored), or no git at all, fall back to the working
+//! tree; its tar is written once to a private temporary file while hashed,
+//! and refused if the hash is not the plan's, so new content never builds
+//! under an old tag. `.dockerignore` is honoured in both cases. The tar is
+//! streamed in chunks: a large context is never held in memory whole.
 
 use bytes::Bytes;
 use futures_util::Stream;
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
+mod content;
 mod dockerignore;
+pub mod identity;
+mod status;
 mod tar;
 #[cfg(test)]
 mod tests;
+
+pub use identity::BuildInputs;
 
 use dockerignore::{DockerIgnore, Filter};
 
 /// A build context as tar bytes, in order.
 pub type ContextStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static>>;
 
-/// Where a build's files come from.
+/// Which files a build sends, and what they hash to.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "kebab-case", tag = "from")]
-pub enum ContextVersion {
-    /// The committed tree at `id` (40 hex), the newest commit that changed the context.
-    Commit { id: String },
-    /// The working tree, with a hash (64 hex) of exactly the files sent.
-    /// `why`: uncommitted changes in the context, or no git repository.
-    WorkingTree { hash: String, why: String },
+pub struct ContextVersion {
+    /// Where the files come from.
+    pub from: ContextFrom,
+    /// sha256 (64 hex) over the git mode, path and git blob id of every
+    /// file, symlink and folder sent, in order: the same files hash the same
+    /// from any commit, clone or the disk.
+    pub content: String,
+    /// Git blob id of the Dockerfile (also covered by `content`).
+    pub dockerfile_blob: String,
+    /// `content` without the Dockerfile: what changed, for messages.
+    pub other_files: String,
+}
+
+/// Where a context's files come from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum ContextFrom {
+    /// The committed tree of `commit` (40 hex, HEAD when planned), read
+    /// from git objects by id.
+    Commit { commit: String },
+    /// The working tree. `why`: uncommitted changes, no git repository, no
+    /// commit yet. `files`: the first uncommitted files (repository-relative),
+    /// `more`: how many others.
+    WorkingTree {
+        why: String,
+        #[serde(default)]
+        files: Vec<String>,
+        #[serde(default)]
+        more: usize,
+    },
 }
 
 impl ContextVersion {
-    /// The image tag: 12 hex of the commit id or of the content hash.
-    pub fn tag(&self) -> String {
-        match self {
-            Self::Commit { id } => id[..12.min(id.len())].to_string(),
-            Self::WorkingTree { hash, .. } => hash[..12.min(hash.len())].to_string(),
+    /// The commit the files come from, when they are committed.
+    pub fn commit(&self) -> Option<&str> {
+        match &self.from {
+            ContextFrom::Commit { commit } => Some(commit),
+            ContextFrom::WorkingTree { .. } => None,
         }
     }
 }
+
+/// Uncommitted files listed by name in a `ContextFrom::WorkingTree`.
+const LISTED: usize = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
@@ -50,72 +86,78 @@ pub enum ContextError {
     Invalid { context: String, problem: String },
     #[error("failed to read build context `{context}`: {message}")]
     Read { context: String, message: String },
+    #[error(
+        "build context `{context}` changed since the plan (its files no longer hash to the planned {planned}): nothing was built from it; run `berth plan` again"
+    )]
+    Changed { context: String, planned: String },
 }
 
 const THROUGH_SYMLINK: &str = "leaves the repository through a symlink";
 
-/// Decide where the files of `context` (repository-relative, `/`-separated,
-/// already checked not to escape) come from, and their tag.
-///
-/// The working-tree hash covers what [`context_tar`] sends with the
-/// Dockerfile at `Dockerfile`; with another Dockerfile, use
-/// [`context_version_with`].
+/// [`context_version_with`] for the Dockerfile at `Dockerfile`.
 pub fn context_version(root: &Path, context: &str) -> Result<ContextVersion, ContextError> {
     context_version_with(root, context, "Dockerfile")
 }
 
-/// [`context_version`] for a build whose Dockerfile is `dockerfile`
-/// (relative to the context): the Dockerfile is always sent, even when
-/// `.dockerignore` excludes it, so the working-tree hash covers it too.
+/// Decide where the files of `context` (repository-relative, `/`-separated,
+/// already checked not to escape) come from, and hash them, for a build
+/// whose Dockerfile is `dockerfile` (relative to the context). The
+/// Dockerfile is always sent, even when `.dockerignore` excludes it, so it
+/// is always hashed.
 pub fn context_version_with(root: &Path, context: &str, dockerfile: &str) -> Result<ContextVersion, ContextError> {
     let ctx = Ctx::new(root, context)?;
     let dockerfile = ctx.dockerfile(dockerfile)?;
     let dir = ctx.disk_dir()?;
-    let working = |why: String| ctx.working_tree(&dir, &dockerfile, why);
+    let working = |why: String, files: Vec<String>| ctx.working_tree(&dir, &dockerfile, why, files);
     let Some(git) = ctx.open_git() else {
-        return working("not a git repository".into());
+        return working("not a git repository".into(), Vec::new());
     };
     let head = match git.repo.head() {
         Ok(head) => head,
         Err(e) if matches!(e.code(), git2::ErrorCode::UnbornBranch | git2::ErrorCode::NotFound) => {
-            return working("no commit yet".into());
+            return working("no commit yet".into(), Vec::new());
         }
         Err(e) => return Err(ctx.git_error(e)),
     };
     let head = head.peel_to_commit().map_err(|e| ctx.git_error(e))?;
     let head_tree = head.tree().map_err(|e| ctx.git_error(e))?;
     let committed = ctx.committed_folder(&git.repo, &head_tree, &git.path)?;
-    if ctx.dirty(&git)? {
-        return working(format!("uncommitted changes in {}", ctx.display()));
+    let sent = Filter::new(ctx.disk_ignore(&dir)?, &dockerfile);
+    let dirty = ctx.uncommitted(&git, &sent)?;
+    if !dirty.is_empty() {
+        return working(format!("uncommitted changes in {}", ctx.display()), dirty);
     }
     let Some(folder) = committed else {
-        return working(format!("{} is not committed", ctx.display()));
+        return working(format!("{} is not committed", ctx.display()), Vec::new());
     };
-    let id = newest_change(head, folder, &git.path.join("/"));
-    Ok(ContextVersion::Commit { id: id.to_string() })
+    let tree = git.repo.find_tree(folder).map_err(|e| ctx.git_error(e))?;
+    let entries = ctx.tree_entries(&git.repo, &tree, &dockerfile)?;
+    let hashed = tar::hash_entries(&entries, &dockerfile).map_err(|e| ctx.read_error(e.to_string()))?;
+    Ok(ContextVersion {
+        from: ContextFrom::Commit { commit: head.id().to_string() },
+        content: hashed.content,
+        dockerfile_blob: hashed.dockerfile_blob,
+        other_files: hashed.other_files,
+    })
 }
 
-/// The newest commit on HEAD's first-parent chain since which the context
-/// (tree `folder` at `path`) has not changed.
-fn newest_change(head: git2::Commit<'_>, folder: git2::Oid, path: &str) -> git2::Oid {
-    let entry = |tree: &git2::Tree<'_>| {
-        if path.is_empty() {
-            Some(tree.id())
-        } else {
-            tree.get_path(Path::new(path)).ok().map(|e| e.id())
+/// `berth.yaml`, `berth.yml` and files under `apps/` of the repository at
+/// `root` that are not committed (repository-relative, sorted): they are
+/// planned from the working tree, not from a commit. Empty outside git.
+pub fn uncommitted_config(root: &Path) -> Vec<String> {
+    let Ok(ctx) = Ctx::new(root, ".") else { return Vec::new() };
+    let Some(git) = ctx.open_git() else { return Vec::new() };
+    let base = git.path.join("/");
+    let join = |name: &str| if base.is_empty() { name.to_string() } else { format!("{base}/{name}") };
+    let paths = [join("berth.yaml"), join("berth.yml"), join("apps")];
+    let prefixes: Vec<&str> = paths.iter().map(String::as_str).collect();
+    match status::uncommitted(&git.repo, &prefixes) {
+        Ok(found) => found.iter().filter_map(|p| status::below(p, &base)).map(String::from).collect(),
+        Err(e) => {
+            tracing::debug!("git status of the repository's own files failed: {}", e.message());
+            Vec::new()
         }
-    };
-    let mut newest = head;
-    loop {
-        // A missing parent (a shallow clone) ends the walk.
-        let Ok(parent) = newest.parent(0) else { break };
-        let same = parent.tree_id() == newest.tree_id() || parent.tree().ok().and_then(|t| entry(&t)) == Some(folder);
-        if !same {
-            break;
-        }
-        newest = parent;
     }
-    newest.id()
 }
 
 /// Check that `dockerfile` (relative to the context) exists in the files
@@ -128,22 +170,28 @@ pub fn check_dockerfile(
 ) -> Result<(), ContextError> {
     let ctx = Ctx::new(root, context)?;
     let dockerfile = ctx.dockerfile(dockerfile)?;
-    match version {
-        ContextVersion::Commit { id } => {
-            let (repo, folder) = ctx.commit_folder(id)?;
+    match &version.from {
+        ContextFrom::Commit { commit } => {
+            let (repo, folder) = ctx.commit_folder(commit)?;
             let tree = repo.find_tree(folder).map_err(|e| ctx.git_error(e))?;
             ctx.check_tree_dockerfile(&tree, &dockerfile)
         }
-        ContextVersion::WorkingTree { .. } => {
+        ContextFrom::WorkingTree { .. } => {
             let dir = ctx.disk_dir()?;
             ctx.check_disk_dockerfile(&dir, &dockerfile)
         }
     }
 }
 
-/// Stream the context as tar: the committed tree of `version` (or the
-/// working tree), minus what `.dockerignore` excludes (the Dockerfile and
-/// `.dockerignore` are always sent, as the docker CLI does).
+/// The context as tar: the committed tree of `version` (or the working
+/// tree), minus what `.dockerignore` excludes (the Dockerfile and
+/// `.dockerignore` are always sent, as the docker CLI does). Refused with
+/// [`ContextError::Changed`] before a byte is sent when the files do not
+/// hash to `version.content`.
+///
+/// Blocking: a working tree is written to a private temporary file first
+/// (one read of each file, hashed as it is written), and only that file is
+/// sent. Call it off the async threads.
 pub fn context_tar(
     root: &Path,
     context: &str,
@@ -152,38 +200,43 @@ pub fn context_tar(
 ) -> Result<ContextStream, ContextError> {
     let ctx = Ctx::new(root, context)?;
     let dockerfile = ctx.dockerfile(dockerfile)?;
-    let spawned = match version {
-        ContextVersion::Commit { id } => {
-            let (repo, folder) = ctx.commit_folder(id)?;
-            let filter = {
+    let changed = || ContextError::Changed { context: ctx.name.clone(), planned: short(&version.content) };
+    let spawned = match &version.from {
+        ContextFrom::Commit { commit } => {
+            let (repo, folder) = ctx.commit_folder(commit)?;
+            let entries = {
                 let tree = repo.find_tree(folder).map_err(|e| ctx.git_error(e))?;
-                ctx.check_tree_dockerfile(&tree, &dockerfile)?;
-                let ignore = match tree.get_name(".dockerignore") {
-                    Some(e) if matches!(e.filemode(), 0o100644 | 0o100664 | 0o100755) => {
-                        let blob = repo.find_blob(e.id()).map_err(|e| ctx.git_error(e))?;
-                        ctx.parse_ignore(&String::from_utf8_lossy(blob.content()))?
-                    }
-                    _ => DockerIgnore::default(),
-                };
-                Filter::new(ignore, &dockerfile)
+                ctx.tree_entries(&repo, &tree, &dockerfile)?
             };
-            tar::spawn_stream(move |out| {
-                let tree = repo.find_tree(folder).map_err(tar::git_io)?;
-                let entries = tar::tree_entries(&repo, &tree, &filter)?;
-                tar::write_tar(out, &entries, Some(&repo)).map(drop)
-            })
+            // Git objects never change under their id; this catches a plan
+            // made by another berth, or a `.dockerignore` read differently.
+            let hashed = tar::hash_entries(&entries, &dockerfile).map_err(|e| ctx.read_error(e.to_string()))?;
+            if hashed.content != version.content {
+                return Err(changed());
+            }
+            tar::spawn_stream(move |out| tar::write_tar(out, &entries, Some(&repo), &dockerfile).map(drop))
         }
-        ContextVersion::WorkingTree { .. } => {
+        ContextFrom::WorkingTree { .. } => {
             let dir = ctx.disk_dir()?;
             ctx.check_disk_dockerfile(&dir, &dockerfile)?;
             let filter = Filter::new(ctx.disk_ignore(&dir)?, &dockerfile);
-            tar::spawn_stream(move |out| {
-                let entries = tar::disk_entries(&dir, &filter)?;
-                tar::write_tar(out, &entries, None).map(drop)
-            })
+            let read = |e: std::io::Error| ctx.read_error(e.to_string());
+            let entries = tar::disk_entries(&dir, &filter).map_err(read)?;
+            let file =
+                tempfile::tempfile().map_err(|e| ctx.read_error(format!("cannot create a temporary file: {e}")))?;
+            let (mut file, hashed) = tar::write_tar(file, &entries, None, &dockerfile).map_err(read)?;
+            if hashed.content != version.content {
+                return Err(changed());
+            }
+            file.seek(SeekFrom::Start(0)).map_err(read)?;
+            tar::spawn_stream(move |out| std::io::copy(&mut file, out).map(drop))
         }
     };
     spawned.map_err(|e| ctx.read_error(format!("cannot start the tar thread: {e}")))
+}
+
+fn short(hash: &str) -> String {
+    hash[..identity::TAG_LEN.min(hash.len())].to_string()
 }
 
 /// A context folder: the repository root and the folder's components.
@@ -315,31 +368,47 @@ impl Ctx {
         Ok(Some(current.id()))
     }
 
-    /// Uncommitted changes inside the context: modified, staged, deleted or
-    /// untracked (not ignored) files. Submodules are not sent, so not weighed.
-    fn dirty(&self, git: &Git) -> Result<bool, ContextError> {
+    /// The uncommitted files among those the context sends (`sent`), as
+    /// repository-relative paths: an ignored file, or one `.dockerignore`
+    /// leaves out, changes nothing that is built.
+    fn uncommitted(&self, git: &Git, sent: &Filter) -> Result<Vec<String>, ContextError> {
         let prefix = git.path.join("/");
-        let mut options = git2::StatusOptions::new();
-        options
-            .include_untracked(true)
-            .recurse_untracked_dirs(true)
-            .include_ignored(false)
-            .include_unmodified(false)
-            .exclude_submodules(true)
-            .disable_pathspec_match(true);
-        if !prefix.is_empty() {
-            options.pathspec(&prefix);
+        let found = status::uncommitted(&git.repo, &[prefix.as_str()]).map_err(|e| self.git_error(e))?;
+        Ok(found
+            .iter()
+            .filter_map(|p| status::below(p, &prefix))
+            .filter(|rel| !rel.is_empty() && sent.decide(rel, false) == dockerignore::Decision::Send)
+            .map(|rel| self.repo_path(rel))
+            .collect())
+    }
+
+    /// A context-relative path as a repository-relative one.
+    fn repo_path(&self, rel: &str) -> String {
+        if self.parts.is_empty() {
+            rel.to_string()
+        } else {
+            format!("{}/{rel}", self.parts.join("/"))
         }
-        let statuses = git.repo.statuses(Some(&mut options)).map_err(|e| self.git_error(e))?;
-        let inside = |p: &[u8]| {
-            prefix.is_empty()
-                || p == prefix.as_bytes()
-                || (p.len() > prefix.len() && p.starts_with(prefix.as_bytes()) && p[prefix.len()] == b'/')
+    }
+
+    /// The entries of the context's committed `tree` that are sent, with
+    /// its committed `.dockerignore`.
+    fn tree_entries(
+        &self,
+        repo: &git2::Repository,
+        tree: &git2::Tree<'_>,
+        dockerfile: &str,
+    ) -> Result<Vec<tar::Entry>, ContextError> {
+        self.check_tree_dockerfile(tree, dockerfile)?;
+        let ignore = match tree.get_name(".dockerignore") {
+            Some(e) if matches!(e.filemode(), 0o100644 | 0o100664 | 0o100755) => {
+                let blob = repo.find_blob(e.id()).map_err(|e| self.git_error(e))?;
+                self.parse_ignore(&String::from_utf8_lossy(blob.content()))?
+            }
+            _ => DockerIgnore::default(),
         };
-        Ok(statuses.iter().any(|s| {
-            let status = s.status();
-            status != git2::Status::CURRENT && !status.is_ignored() && inside(s.path_bytes())
-        }))
+        let filter = Filter::new(ignore, dockerfile);
+        tar::tree_entries(repo, tree, &filter).map_err(|e| self.read_error(e.to_string()))
     }
 
     /// The repository and the context's tree in commit `id`.
@@ -385,10 +454,25 @@ impl Ctx {
     }
 
     /// The working-tree version: a hash of exactly the files sent.
-    fn working_tree(&self, dir: &Path, dockerfile: &str, why: String) -> Result<ContextVersion, ContextError> {
+    fn working_tree(
+        &self,
+        dir: &Path,
+        dockerfile: &str,
+        why: String,
+        mut files: Vec<String>,
+    ) -> Result<ContextVersion, ContextError> {
+        self.check_disk_dockerfile(dir, dockerfile)?;
         let filter = Filter::new(self.disk_ignore(dir)?, dockerfile);
-        let entries = tar::disk_entries(dir, &filter).map_err(|e| self.read_error(e.to_string()))?;
-        let hash = tar::hash_disk_entries(&entries).map_err(|e| self.read_error(e.to_string()))?;
-        Ok(ContextVersion::WorkingTree { hash, why })
+        let read = |e: std::io::Error| self.read_error(e.to_string());
+        let entries = tar::disk_entries(dir, &filter).map_err(read)?;
+        let hashed = tar::hash_entries(&entries, dockerfile).map_err(read)?;
+        let more = files.len().saturating_sub(LISTED);
+        files.truncate(LISTED);
+        Ok(ContextVersion {
+            from: ContextFrom::WorkingTree { why, files, more },
+            content: hashed.content,
+            dockerfile_blob: hashed.dockerfile_blob,
+            other_files: hashed.other_files,
+        })
     }
 }

@@ -100,4 +100,6 @@ pub fn credentials_added_order(root: &Path) -> Option<Vec<String>> {
 }
 
 pub mod context;
-pub use context::{context_tar, context_version, ContextError, ContextStream, ContextVersion};
+pub use context::{
+    context_tar, context_version, BuildInputs, ContextError, ContextFrom, ContextStream, ContextVersion,
+};

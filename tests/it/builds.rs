@@ -3,7 +3,11 @@
 //! push with extra tags (one digest, checked through the registry API),
 //! nothing rebuilt or pushed again, release numbers without gaps across a
 //! failed push, re-pull after the image is gone locally, `.dockerignore`,
-//! working-tree builds, failed builds, and rollback.
+//! working-tree builds, failed builds, and rollback. Build identity and
+//! dirty builds are in the submodules.
+
+mod dirty;
+mod identity;
 
 use crate::common::*;
 use std::process::{Command, Output};
@@ -60,9 +64,27 @@ fn curl(args: &[&str]) -> String {
 struct BuildRepo {
     repo: TestRepo,
     key: Key,
+    /// The app's `registry:` settings.
+    registry_yaml: String,
 }
 
 impl BuildRepo {
+    /// A build without a registry, its image repository named after the
+    /// project (`<project>-web`), so that tests running at once never
+    /// share (or remove) each other's images.
+    fn local(name: &str) -> (Self, Images) {
+        let b = Self::new(name, None, "registry:\n  image-repo: {project}-web\n");
+        let images = Images(b.local_repo());
+        (b, images)
+    }
+
+    /// The image repository of a `local` build, as docker names it.
+    fn local_repo(&self) -> String {
+        format!("{}-web", self.repo.project())
+    }
+
+    /// `registry_yaml`: the app's `registry:` block; `{project}` in it
+    /// becomes the project name.
     fn new(name: &str, registry: Option<&LocalRegistry>, registry_yaml: &str) -> Self {
         let repo = TestRepo::new(name);
         let key = keygen(&repo.state_dir());
@@ -74,9 +96,10 @@ impl BuildRepo {
         }
         repo.file("services/web/Dockerfile", DOCKERFILE);
         repo.file("services/web/app.txt", "version 1\n");
+        let registry_yaml = registry_yaml.replace("{project}", repo.project());
         repo.app("web", &format!("build:\n  context: services/web\n{registry_yaml}"));
         repo.commit("first");
-        Self { repo, key }
+        Self { repo, key, registry_yaml }
     }
 
     /// `berth SUBCOMMAND <repo> REST...`
@@ -110,6 +133,31 @@ impl BuildRepo {
     fn image(&self) -> String {
         self.repo.containers()[0].image.clone()
     }
+
+    /// The plan as JSON (exit code not checked).
+    fn plan_json(&self, extra: &[&str]) -> serde_json::Value {
+        let out = self.run(&[&["plan", "--output", "json"], extra].concat());
+        serde_json::from_str(&stdout(&out))
+            .unwrap_or_else(|e| panic!("plan JSON: {e}\n{}{}", stdout(&out), stderr(&out)))
+    }
+
+    /// The image the plan builds (`None`: no build planned), and why.
+    fn planned_build(&self) -> Option<(String, String)> {
+        let plan = self.plan_json(&[]);
+        plan["actions"].as_array()?.iter().find(|a| a["kind"] == "build").map(|a| {
+            let image = a["detail"]["tags"][0].as_str().unwrap_or_default().to_string();
+            (image, a["reason"].as_str().unwrap_or_default().to_string())
+        })
+    }
+
+    fn head(&self) -> String {
+        stdout(&self.repo.git(&["rev-parse", "HEAD"])).trim().to_string()
+    }
+}
+
+/// The tag of an image reference.
+fn tag_of(image: &str) -> &str {
+    image.rsplit_once(':').map_or("", |(_, t)| t)
 }
 
 /// Removes every local image of `repo` (any tag) when dropped.
@@ -139,14 +187,16 @@ fn builds_push_extra_tags_once_and_rebuild_only_on_context_changes() {
         &format!("registry:\n  server: {host}\n  image-repo: team/web\n  push-extra-tags: [latest, stable]\n"),
     );
     let _images = Images(format!("{host}/team/web"));
-    let commit = stdout(&b.repo.git(&["rev-parse", "HEAD"])).trim().to_string();
-    let image = format!("{host}/team/web:{}", short(&commit));
+    let commit = b.head();
+    let (image, _) = b.planned_build().expect("a build is planned");
+    let tag = tag_of(&image).to_string();
+    assert!(image.starts_with(&format!("{host}/team/web:")) && tag.len() == 12, "{image}");
 
     let plan = b.run(&["plan"]);
     let text = stdout(&plan);
     assert!(
         text.contains(&format!(
-            "+ build {image} (no image yet for commit {}, the newest commit changing services/web)",
+            "+ build {image} (no image yet for build {tag} (services/web as committed in {}))",
             short(&commit)
         )),
         "{text}"
@@ -157,8 +207,8 @@ fn builds_push_extra_tags_once_and_rebuild_only_on_context_changes() {
 
     b.apply();
     assert_eq!(b.image(), image);
-    assert_eq!(registry.tags("team/web"), [short(&commit), "latest", "stable"]);
-    let digest = registry.digest("team/web", short(&commit));
+    assert_eq!(registry.tags("team/web"), [tag.as_str(), "latest", "stable"]);
+    let digest = registry.digest("team/web", &tag);
     assert_eq!(registry.digest("team/web", "latest"), digest, "extra tags are the same manifest");
     assert_eq!(registry.digest("team/web", "stable"), digest);
     b.plan_is_empty();
@@ -171,23 +221,29 @@ fn builds_push_extra_tags_once_and_rebuild_only_on_context_changes() {
 
     // Commits elsewhere do not rebuild.
     b.repo.file("README.md", "docs\n");
-    b.repo.commit("docs only");
+    let docs = b.repo.commit("docs only");
     let plan = b.run(&["plan", "--detailed-exitcode"]);
     assert_exit(&plan, 0);
     assert!(
-        stdout(&plan).contains(&format!("image {image} is up to date (commit {}", short(&commit))),
+        stdout(&plan).contains(&format!(
+            "image {image} is up to date (same build inputs; services/web as committed in {})",
+            short(&docs)
+        )),
         "{}",
         stdout(&plan)
     );
 
-    // A commit in the context does.
+    // A commit in the context does, and the plan says what changed.
     b.repo.file("services/web/app.txt", "version 2\n");
-    let second = b.repo.commit("v2");
+    b.repo.commit("v2");
+    let (second, why) = b.planned_build().expect("a rebuild");
+    assert_ne!(second, image);
+    assert_eq!(why, "build inputs changed: context files");
     let plan = stdout(&b.run(&["plan"]));
-    assert!(plan.contains(&format!("+ build {host}/team/web:{}", short(&second))), "{plan}");
+    assert!(plan.contains(&format!("+ build {second} (build inputs changed: context files)")), "{plan}");
     assert!(plan.contains(&format!("~ replace {}-web-web-1", b.repo.project())), "{plan}");
     b.apply();
-    assert_eq!(registry.digest("team/web", "latest"), registry.digest("team/web", short(&second)));
+    assert_eq!(registry.digest("team/web", "latest"), registry.digest("team/web", tag_of(&second)));
     let content = docker_ok(&["exec", &b.repo.containers()[0].name, "cat", "/ctx/app.txt"]);
     assert_eq!(content.trim(), "version 2");
     b.plan_is_empty();
@@ -278,16 +334,16 @@ fn an_image_gone_locally_is_pulled_back_not_rebuilt() {
 #[test]
 fn dockerignore_dirty_trees_and_failed_builds() {
     require_engine();
-    let b = BuildRepo::new("buildlocal", None, "");
-    let _images = Images("app-web".into());
+    let (b, _images) = BuildRepo::local("buildlocal");
     b.repo.file("services/web/.dockerignore", "# not sent\n*.log\nsecret.txt\ncache/\n!cache/keep.txt\n");
     b.repo.file("services/web/debug.log", "x\n");
     b.repo.file("services/web/secret.txt", "x\n");
     b.repo.file("services/web/cache/big.bin", "x\n");
     b.repo.file("services/web/cache/keep.txt", "x\n");
-    let commit = b.repo.commit("ignore");
+    b.repo.commit("ignore");
+    let (committed, _) = b.planned_build().expect("a build");
     b.apply();
-    assert_eq!(b.image(), format!("docker.io/library/app-web:{}", short(&commit)));
+    assert_eq!(b.image(), committed);
     let name = b.repo.containers()[0].name.clone();
     let listing = docker_ok(&["exec", &name, "find", "/ctx", "-type", "f"]);
     let mut files: Vec<&str> = listing.lines().collect();
@@ -297,9 +353,9 @@ fn dockerignore_dirty_trees_and_failed_builds() {
     // Uncommitted changes in the context: a warning and a content-hash tag.
     b.repo.file("services/web/app.txt", "work in progress\n");
     let plan = stdout(&b.run(&["plan"]));
-    assert!(plan.contains("uncommitted changes in services/web"), "{plan}");
+    assert!(plan.contains("uncommitted changes in services/web (services/web/app.txt)"), "{plan}");
     b.apply();
-    assert_ne!(b.image(), format!("docker.io/library/app-web:{}", short(&commit)));
+    assert_ne!(b.image(), committed);
     assert_eq!(docker_ok(&["exec", &b.repo.containers()[0].name, "cat", "/ctx/app.txt"]).trim(), "work in progress");
     b.plan_is_empty();
 

@@ -48,6 +48,7 @@ fn request(tags: &[&str]) -> BuildRequest {
         args: BTreeMap::new(),
         target: None,
         platform: None,
+        labels: BTreeMap::new(),
         auth: Vec::new(),
     }
 }

@@ -49,6 +49,10 @@ pub(super) async fn build(
     if let Some(platform) = &req.platform {
         opts = opts.platform(platform);
     }
+    let labels: HashMap<&str, &str> = req.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    if !labels.is_empty() {
+        opts = opts.labels(&labels);
+    }
     let credentials = build_credentials(&req.auth);
     let passwords: Vec<&str> = req.auth.iter().map(|a| a.password.as_str()).filter(|p| !p.is_empty()).collect();
     tracing::debug!(image = %name, logins = req.auth.len(), "building");

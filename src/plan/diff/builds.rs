@@ -1,13 +1,16 @@
-//! Build apps in the plan (SPEC §3.3): build what has no image yet, push new
+//! Build apps in the plan (SPEC §3.3): build what has no image yet for its
+//! identity (every build input, see `source::context::identity`), push new
 //! builds, re-pull what is in the registry but gone locally, and number
-//! releases. Pure: everything it looks at is in `Observed` (local images,
-//! registry answers the pipeline fetched for `queries`, the app's history).
+//! releases; refuse to push a build from uncommitted files. Pure:
+//! everything it looks at is in `Observed` (local images and their
+//! `berth.build` labels, registry answers the pipeline fetched for
+//! `queries`, the app's history).
 
 use super::familiar_image;
 use crate::desired::{DesiredApp, DesiredBuild, DesiredPush};
 use crate::observe::{Observed, RemoteDigest};
-use crate::plan::{Action, ActionDetail, ActionKind, FieldChange, Note, Queries};
-use crate::source::ContextVersion;
+use crate::plan::{Action, ActionDetail, ActionKind, FieldChange, Note, PlanError, Queries};
+use crate::source::{BuildInputs, ContextFrom};
 
 /// What a build app needs before its containers, and the image they run.
 #[derive(Debug, Default)]
@@ -20,6 +23,8 @@ pub(crate) struct BuildPlan {
     pub push: Option<Action>,
     pub pull: Option<Action>,
     pub notes: Vec<Note>,
+    /// What the plan refuses for this app (a dirty build that would be pushed).
+    pub errors: Vec<PlanError>,
     /// The release a push makes (`push-on-release`).
     pub release: Option<u32>,
 }
@@ -39,38 +44,51 @@ pub(crate) fn queries(app: &DesiredApp, b: &DesiredBuild, observed: &Observed, q
 }
 
 /// Plan one build app; `Err` is why it cannot be planned (an unknown).
-pub(crate) fn plan(app: &DesiredApp, b: &DesiredBuild, observed: &Observed) -> Result<BuildPlan, String> {
+/// A build from uncommitted files that would be pushed is a plan error,
+/// unless `allow_dirty`.
+pub(crate) fn plan(
+    app: &DesiredApp,
+    b: &DesiredBuild,
+    observed: &Observed,
+    allow_dirty: bool,
+) -> Result<BuildPlan, String> {
     let artifact = &app.image;
     let local = observed.images.get(artifact).cloned();
     let mut out = BuildPlan { runtime: artifact.clone(), image_id: local.clone(), ..Default::default() };
     let history = observed.history.get(&app.name);
-    if let ContextVersion::WorkingTree { why, .. } = &b.version {
-        out.notes.push(Note {
-            app: Some(app.name.clone()),
-            message: format!(
-                "app {}: {why}; the build uses the working tree, tagged with a content hash ({})",
-                app.name,
-                b.version.tag()
-            ),
-        });
-    }
-    if local.is_some() {
-        if let ContextVersion::Commit { id } = &b.version {
-            out.notes.push(Note {
-                app: Some(app.name.clone()),
-                message: format!(
-                    "app {}: image {} is up to date (commit {}, the newest commit changing {}): not rebuilt",
-                    app.name,
-                    familiar_image(artifact),
-                    &id[..12.min(id.len())],
-                    b.context
-                ),
-            });
+    let note = |message: String| Note { app: Some(app.name.clone()), message };
+    match &b.version.from {
+        ContextFrom::WorkingTree { .. } if b.push.is_some() && !allow_dirty => {
+            // Planned no further: what a push would do does not matter.
+            out.errors.push(PlanError { app: Some(app.name.clone()), message: dirty_push(b) });
+            if local.is_none() {
+                out.build = Some(build_action(app, b, observed));
+            }
+            return Ok(out);
         }
+        ContextFrom::WorkingTree { why, .. } => {
+            let pushed = if b.push.is_some() { "; pushed anyway (--allow-dirty)" } else { "" };
+            out.notes.push(note(format!(
+                "app {}: {why}{}; the build uses the working tree, tagged by its content ({}){pushed}",
+                app.name,
+                listed(&b.version.from),
+                b.tag()
+            )));
+        }
+        ContextFrom::Commit { commit } if local.is_some() => {
+            out.notes.push(note(format!(
+                "app {}: image {} is up to date (same build inputs; {} as committed in {}): not rebuilt",
+                app.name,
+                familiar_image(artifact),
+                b.context,
+                short(commit)
+            )));
+        }
+        ContextFrom::Commit { .. } => {}
     }
     let Some(p) = &b.push else {
         if local.is_none() {
-            out.build = Some(build_action(app, b));
+            out.build = Some(build_action(app, b, observed));
         }
         return Ok(out);
     };
@@ -129,7 +147,7 @@ fn fetch_or_build(
 ) -> Result<(), String> {
     match observed.remote.get(&app.image) {
         Some(RemoteDigest::Digest(_)) => out.pull = Some(pull_action(app, b, p, &app.image)),
-        Some(RemoteDigest::Absent) => out.build = Some(build_action(app, b)),
+        Some(RemoteDigest::Absent) => out.build = Some(build_action(app, b, observed)),
         Some(RemoteDigest::Unknown(why)) => return Err(why.clone()),
         None => return Err(format!("registry not asked about {}", familiar_image(&app.image))),
     }
@@ -186,13 +204,60 @@ fn registry_of(repository: &str) -> &str {
     repository.split('/').next().unwrap_or(repository)
 }
 
-fn build_action(app: &DesiredApp, b: &DesiredBuild) -> Action {
-    let reason = match &b.version {
-        ContextVersion::Commit { id } => {
-            format!("no image yet for commit {}, the newest commit changing {}", &id[..12.min(id.len())], b.context)
-        }
-        ContextVersion::WorkingTree { why, .. } => format!("{why}: no image yet for this content"),
+/// The plan error of a dirty build that would be pushed.
+fn dirty_push(b: &DesiredBuild) -> String {
+    let ContextFrom::WorkingTree { why, files, .. } = &b.version.from else { return String::new() };
+    let what = if files.is_empty() {
+        format!("build context {} is not committed ({why})", b.context)
+    } else {
+        format!("build context {} has uncommitted files{}", b.context, listed(&b.version.from))
     };
+    format!(
+        "{what}: a build from uncommitted files is never pushed or released; commit them, or pass --allow-dirty to push it anyway"
+    )
+}
+
+/// ` (a, b and 3 more)`: the uncommitted files of a working-tree context.
+fn listed(from: &ContextFrom) -> String {
+    match from {
+        ContextFrom::WorkingTree { files, more, .. } if !files.is_empty() => {
+            let more = if *more > 0 { format!(" and {more} more") } else { String::new() };
+            format!(" ({}{more})", files.join(", "))
+        }
+        _ => String::new(),
+    }
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..12.min(commit.len())]
+}
+
+/// Why a build is needed: which inputs changed since the image the app
+/// runs (known from its `berth.build` label), else that no image has this
+/// identity yet.
+fn build_reason(app: &DesiredApp, b: &DesiredBuild, observed: &Observed) -> String {
+    let previous = observed
+        .containers
+        .iter()
+        .filter(|c| c.app == app.name)
+        .find_map(|c| observed.build_labels.get(&c.image_id))
+        .and_then(|label| serde_json::from_str::<BuildInputs>(label).ok());
+    if let Some(old) = previous {
+        let changed = b.inputs().changes_from(&old);
+        if !changed.is_empty() {
+            return format!("build inputs changed: {}", changed.join(", "));
+        }
+    }
+    match &b.version.from {
+        ContextFrom::Commit { commit } => {
+            format!("no image yet for build {} ({} as committed in {})", b.tag(), b.context, short(commit))
+        }
+        ContextFrom::WorkingTree { why, .. } => format!("no image yet for build {} ({why})", b.tag()),
+    }
+}
+
+fn build_action(app: &DesiredApp, b: &DesiredBuild, observed: &Observed) -> Action {
+    let reason = build_reason(app, b, observed);
     let mut changes = vec![value("context", &b.context), value("dockerfile", &b.dockerfile)];
     changes.extend(b.target.as_deref().map(|t| value("target", t)));
     changes.extend(b.platform.as_deref().map(|p| value("platform", p)));

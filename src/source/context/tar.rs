@@ -1,9 +1,9 @@
-//! The files of a context (from a git tree or the disk), their content
-//! hash, and the tar stream that carries them.
+//! The files of a context (from a git tree or the disk), their content id,
+//! and the tar stream that carries them.
 
+use super::content::{blob_id, BlobHasher, ContentHash, Hashed, HashingReader, GIT_EXEC, GIT_FILE, GIT_LINK};
 use super::dockerignore::{Decision, Filter};
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
@@ -174,53 +174,54 @@ fn file_mode(exec: bool) -> u32 {
     }
 }
 
-/// sha256 over exactly what the tar carries: each entry's kind, path, mode
-/// and contents (or link target), in order. Paths and targets hold no NUL,
-/// and contents enter as their own digest, so the encoding is unambiguous.
-pub(super) fn hash_disk_entries(entries: &[Entry]) -> io::Result<String> {
-    let mut hasher = Sha256::new();
-    hasher.update(b"berth-context-v1\0");
+fn git_mode(exec: bool) -> u32 {
+    if exec {
+        GIT_EXEC
+    } else {
+        GIT_FILE
+    }
+}
+
+/// The content id of `entries` (see `content`): blob ids from git as they
+/// are, from the disk by reading each file once.
+pub(super) fn hash_entries(entries: &[Entry], dockerfile: &str) -> io::Result<Hashed> {
+    let mut hash = ContentHash::new(dockerfile);
     for entry in entries {
         match &entry.kind {
-            Kind::Dir => {
-                hasher.update(b"d\0");
-                hasher.update(entry.path.as_bytes());
-                hasher.update(b"\x00755\x00");
-            }
-            Kind::File { exec, src } => {
-                hasher.update(b"f\0");
-                hasher.update(entry.path.as_bytes());
-                hasher.update(format!("\0{:o}\0", file_mode(*exec)).as_bytes());
-                let FileSrc::Disk(path) = src else {
-                    return Err(io::Error::other("only disk files are hashed"));
+            Kind::Dir => hash.dir(&entry.path),
+            Kind::Symlink { target } => hash.blob(GIT_LINK, &entry.path, &blob_id(target)),
+            Kind::File { exec, src: FileSrc::Blob(id) } => hash.blob(git_mode(*exec), &entry.path, &id.to_string()),
+            Kind::File { exec, src: FileSrc::Disk(path) } => {
+                let (file, size) = open_sized(path)?;
+                let mut reader = HashingReader {
+                    inner: Exact { inner: file.take(size), remaining: size, path },
+                    hasher: BlobHasher::new(size),
                 };
-                let mut file = std::fs::File::open(path).map_err(|e| at(path, e))?;
-                let mut content = Sha256::new();
-                let mut buf = vec![0u8; CHUNK];
-                loop {
-                    let n = file.read(&mut buf).map_err(|e| at(path, e))?;
-                    if n == 0 {
-                        break;
-                    }
-                    content.update(&buf[..n]);
-                }
-                hasher.update(content.finalize());
-            }
-            Kind::Symlink { target } => {
-                hasher.update(b"l\0");
-                hasher.update(entry.path.as_bytes());
-                hasher.update(b"\0");
-                hasher.update(target);
-                hasher.update(b"\0");
+                io::copy(&mut reader, &mut io::sink())?;
+                hash.blob(git_mode(*exec), &entry.path, &reader.hasher.finish());
             }
         }
     }
-    Ok(hex::encode(hasher.finalize()))
+    Ok(hash.finish())
 }
 
-/// Write `entries` as a deterministic tar (mtime 0, uid/gid 0, no names).
+fn open_sized(path: &Path) -> io::Result<(std::fs::File, u64)> {
+    let file = std::fs::File::open(path).map_err(|e| at(path, e))?;
+    let size = file.metadata().map_err(|e| at(path, e))?.len();
+    Ok((file, size))
+}
+
+/// Write `entries` as a deterministic tar (mtime 0, uid/gid 0, no names),
+/// and hash exactly the bytes written (see [`hash_entries`]): a file that
+/// changes while it is read changes the hash, never the archive alone.
 /// Blobs are read from `repo`.
-pub(super) fn write_tar<W: Write>(out: W, entries: &[Entry], repo: Option<&git2::Repository>) -> io::Result<W> {
+pub(super) fn write_tar<W: Write>(
+    out: W,
+    entries: &[Entry],
+    repo: Option<&git2::Repository>,
+    dockerfile: &str,
+) -> io::Result<(W, Hashed)> {
+    let mut hash = ContentHash::new(dockerfile);
     let mut builder = tar::Builder::new(out);
     builder.mode(tar::HeaderMode::Deterministic);
     for entry in entries {
@@ -234,36 +235,41 @@ pub(super) fn write_tar<W: Write>(out: W, entries: &[Entry], repo: Option<&git2:
                 header.set_mode(0o755);
                 header.set_size(0);
                 builder.append_data(&mut header, format!("{}/", entry.path), io::empty())?;
+                hash.dir(&entry.path);
             }
             Kind::Symlink { target } => {
                 header.set_entry_type(tar::EntryType::Symlink);
                 header.set_mode(0o777);
                 header.set_size(0);
-                let target = Path::new(std::ffi::OsStr::from_bytes(target));
-                builder.append_link(&mut header, &entry.path, target)?;
+                let link = Path::new(std::ffi::OsStr::from_bytes(target));
+                builder.append_link(&mut header, &entry.path, link)?;
+                hash.blob(GIT_LINK, &entry.path, &blob_id(target));
             }
             Kind::File { exec, src } => {
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_mode(file_mode(*exec));
-                match src {
+                let blob = match src {
                     FileSrc::Disk(path) => {
-                        let file = std::fs::File::open(path).map_err(|e| at(path, e))?;
-                        let size = file.metadata().map_err(|e| at(path, e))?.len();
+                        let (file, size) = open_sized(path)?;
                         header.set_size(size);
-                        let reader = Exact { inner: file.take(size), remaining: size, path };
-                        builder.append_data(&mut header, &entry.path, reader)?;
+                        let exact = Exact { inner: file.take(size), remaining: size, path };
+                        let mut reader = HashingReader { inner: exact, hasher: BlobHasher::new(size) };
+                        builder.append_data(&mut header, &entry.path, &mut reader)?;
+                        reader.hasher.finish()
                     }
                     FileSrc::Blob(id) => {
                         let repo = repo.ok_or_else(|| io::Error::other("no repository to read blobs from"))?;
                         let blob = repo.find_blob(*id).map_err(git_io)?;
                         header.set_size(blob.content().len() as u64);
                         builder.append_data(&mut header, &entry.path, blob.content())?;
+                        id.to_string()
                     }
-                }
+                };
+                hash.blob(git_mode(*exec), &entry.path, &blob);
             }
         }
     }
-    builder.into_inner()
+    Ok((builder.into_inner()?, hash.finish()))
 }
 
 /// A file read for exactly the size its header announced: a file that
@@ -280,7 +286,7 @@ impl<R: Read> Read for Exact<'_, R> {
         if n == 0 && self.remaining > 0 && !buf.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                format!("{}: file changed while being sent", self.path.display()),
+                format!("{}: file changed while being read", self.path.display()),
             ));
         }
         self.remaining -= n as u64;

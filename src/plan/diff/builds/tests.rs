@@ -4,13 +4,15 @@ use crate::desired::{ContainerConfig, Desired, DesiredApp, DesiredBuild, Desired
 use crate::observe::{ContainerState, Observed, ObservedContainer, RemoteDigest};
 use crate::plan::diff::{diff, DiffOptions};
 use crate::plan::{queries, ActionDetail, ActionKind, Plan};
-use crate::source::ContextVersion;
+use crate::source::{BuildInputs, ContextFrom, ContextVersion};
 use crate::spec::PullPolicy;
 use crate::state::{AppHistory, Pin, Release};
 
 const REPO: &str = "127.0.0.1:5000/app-web";
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 const ARTIFACT: &str = "127.0.0.1:5000/app-web:0123456789ab";
+/// The identity the tag of `ARTIFACT` starts with (the planner takes it as given).
+const IDENTITY: &str = "0123456789ab0000000000000000000000000000000000000000000000000000";
 const ID: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
 fn app(push: Option<DesiredPush>) -> DesiredApp {
@@ -21,7 +23,13 @@ fn app(push: Option<DesiredPush>) -> DesiredApp {
         target: None,
         platform: None,
         credentials: vec![],
-        version: ContextVersion::Commit { id: COMMIT.into() },
+        version: ContextVersion {
+            from: ContextFrom::Commit { commit: COMMIT.into() },
+            content: "c".repeat(64),
+            dockerfile_blob: "d".repeat(40),
+            other_files: "o".repeat(64),
+        },
+        identity: IDENTITY.into(),
         repository: REPO.into(),
         push,
     };
@@ -53,6 +61,11 @@ fn plan(app: DesiredApp, o: &Observed) -> Plan {
     let network = crate::observe::ObservedNetwork { id: "n".into(), project: Some("p".into()) };
     o.networks.insert("p_default".into(), network);
     diff(&Desired { project: "p".into(), apps: vec![app], empty: false }, &o, &DiffOptions::default())
+}
+
+fn plan_allowing_dirty(app: DesiredApp, o: &Observed) -> Plan {
+    let opts = DiffOptions { allow_dirty: true, ..Default::default() };
+    diff(&Desired { project: "p".into(), apps: vec![app], empty: false }, o, &opts)
 }
 
 fn kinds(p: &Plan) -> Vec<(ActionKind, &str)> {
@@ -93,7 +106,7 @@ fn a_local_build_is_built_once() {
         kinds(&p),
         [(ActionKind::Build, "127.0.0.1:5000/app-web:0123456789ab"), (ActionKind::Create, "p-web-web-1")]
     );
-    assert!(p.actions[0].reason.contains("commit 0123456789ab"), "{}", p.actions[0].reason);
+    assert!(p.actions[0].reason.contains("build 0123456789ab"), "{}", p.actions[0].reason);
     let ActionDetail::Build { tags, .. } = &p.actions[0].detail else { panic!() };
     assert_eq!(tags, &[ARTIFACT.to_string(), format!("{REPO}:latest")]);
     assert_eq!(p.releases.len(), 1, "the first deploy is release 1");
@@ -204,15 +217,114 @@ fn a_made_release_is_run_or_pulled_again() {
     assert!(!p.actions.iter().any(|a| matches!(a.kind, ActionKind::Build | ActionKind::Push)));
 }
 
-#[test]
-fn a_dirty_context_warns() {
-    let mut a = app(None);
+/// `app` built from the working tree (uncommitted `services/web/app.txt`).
+fn dirty(mut a: DesiredApp) -> DesiredApp {
     let b = a.build.as_mut().unwrap();
-    b.version =
-        ContextVersion::WorkingTree { hash: "ab".repeat(32), why: "uncommitted changes in services/web".into() };
-    a.image = format!("{REPO}:abababababab");
-    let p = plan(a, &Observed::default());
-    assert!(p.notes.iter().any(|n| n.message.contains("uncommitted changes in services/web")), "{:?}", p.notes);
+    b.version.from = ContextFrom::WorkingTree {
+        why: "uncommitted changes in services/web".into(),
+        files: vec!["services/web/app.txt".into()],
+        more: 2,
+    };
+    a
+}
+
+#[test]
+fn a_dirty_build_without_a_push_warns() {
+    let p = plan(dirty(app(None)), &Observed::default());
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    let note = &p.notes[0].message;
+    assert!(note.contains("uncommitted changes in services/web (services/web/app.txt and 2 more)"), "{note}");
+    assert!(note.contains("tagged by its content (0123456789ab)"), "{note}");
+    assert_eq!(p.actions[0].kind, ActionKind::Build);
+    assert_eq!(p.actions[0].reason, "no image yet for build 0123456789ab (uncommitted changes in services/web)");
+}
+
+#[test]
+fn a_dirty_build_is_never_pushed_or_released_unless_allowed() {
+    let o = Observed { remote: [(ARTIFACT.to_string(), RemoteDigest::Absent)].into(), ..Default::default() };
+    for on_release in [false, true] {
+        let p = plan(dirty(app(push(on_release))), &o);
+        assert!(p.is_incomplete(), "a plan error: never applied");
+        assert_eq!(p.errors.len(), 1);
+        assert_eq!(p.errors[0].app.as_deref(), Some("web"));
+        let e = &p.errors[0].message;
+        assert!(
+            e.contains("build context services/web has uncommitted files (services/web/app.txt and 2 more)"),
+            "{e}"
+        );
+        assert!(e.contains("never pushed or released") && e.contains("--allow-dirty"), "{e}");
+        assert!(!p.actions.iter().any(|a| a.kind == ActionKind::Push), "{:?}", p.actions);
+        assert!(p.actions.iter().all(|a| !matches!(a.detail, ActionDetail::Push { .. })));
+    }
+
+    // Not committed at all: said so.
+    let mut a = dirty(app(push(false)));
+    a.build.as_mut().unwrap().version.from =
+        ContextFrom::WorkingTree { why: "not a git repository".into(), files: vec![], more: 0 };
+    let e = &plan(a, &o).errors[0].message;
+    assert!(e.starts_with("build context services/web is not committed (not a git repository)"), "{e}");
+
+    // --allow-dirty: pushed, with a warning.
+    let mut o = o;
+    o.registry_tags.insert(REPO.into(), Ok(vec![]));
+    let p = plan_allowing_dirty(dirty(app(push(true))), &o);
+    assert!(p.errors.is_empty(), "{:?}", p.errors);
+    assert!(matches!(&p.actions[1].detail, ActionDetail::Push { release: Some(1), .. }), "{:?}", p.actions);
+    assert!(p.notes[0].message.ends_with("pushed anyway (--allow-dirty)"), "{}", p.notes[0].message);
+}
+
+#[test]
+fn a_committed_build_is_never_refused() {
+    let o = Observed { remote: [(ARTIFACT.to_string(), RemoteDigest::Absent)].into(), ..Default::default() };
+    let p = plan(app(push(false)), &o);
+    assert!(p.errors.is_empty() && p.notes.is_empty(), "{:?} {:?}", p.errors, p.notes);
+    assert_eq!(p.actions[0].reason, "no image yet for build 0123456789ab (services/web as committed in 0123456789ab)");
+}
+
+#[test]
+fn the_build_reason_names_the_inputs_that_changed() {
+    let old_id = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    let old_image = format!("{REPO}:aaaaaaaaaaaa");
+    let mut label = app(None).build.unwrap().inputs();
+    label.args.insert("RELEASE".into(), "1".into());
+    label.target = Some("dev".into());
+    let o = Observed {
+        images: [(old_image.clone(), old_id.to_string())].into(),
+        build_labels: [(old_id.to_string(), serde_json::to_string(&label).unwrap())].into(),
+        containers: vec![running(&old_image, old_id)],
+        ..Default::default()
+    };
+    let mut a = app(None);
+    a.build.as_mut().unwrap().args.insert("RELEASE".into(), "2".into());
+    let p = plan(a, &o);
+    assert_eq!(p.actions[0].kind, ActionKind::Build);
+    assert_eq!(p.actions[0].reason, "build inputs changed: args.RELEASE, target");
+
+    // The same inputs under another tag (a label from an older berth, say):
+    // the reason falls back to the identity.
+    let p = plan(app(None), &Observed { build_labels: [(old_id.into(), "{not json".into())].into(), ..o.clone() });
+    assert!(p.actions[0].reason.starts_with("no image yet for build 0123456789ab"), "{}", p.actions[0].reason);
+    let same = BuildInputs { ..app(None).build.unwrap().inputs() };
+    let p = plan(
+        app(None),
+        &Observed { build_labels: [(old_id.into(), serde_json::to_string(&same).unwrap())].into(), ..o },
+    );
+    assert!(p.actions[0].reason.starts_with("no image yet for build"), "{}", p.actions[0].reason);
+}
+
+#[test]
+fn an_up_to_date_build_names_its_commit() {
+    let o = Observed {
+        images: [(ARTIFACT.to_string(), ID.to_string())].into(),
+        containers: vec![running(ARTIFACT, ID)],
+        ..Default::default()
+    };
+    let p = plan(app(None), &o);
+    assert!(p.is_empty());
+    assert_eq!(
+        p.notes[0].message,
+        "app web: image 127.0.0.1:5000/app-web:0123456789ab is up to date (same build inputs; services/web as committed in 0123456789ab): not rebuilt"
+    );
 }
 
 #[test]
