@@ -47,7 +47,7 @@ pub enum PipelineError {
     #[error("failed to read the secret-fingerprint key: {0}")]
     FingerprintKey(std::io::Error),
     #[error("the saved plan is stale: {0}; run `berth plan --out` again")]
-    StaleSecrets(String),
+    StalePlan(String),
     #[error("failed to read the release history: {0}")]
     History(std::io::Error),
 }
@@ -361,6 +361,33 @@ impl Loaded {
     }
 }
 
+/// A saved plan applies only to the state it was made against: the engine
+/// as it is now and the registry answers it relied on, asked again, must
+/// give the plan's fingerprint.
+pub async fn check_saved_plan(engine: &dyn Engine, plan: &Plan, opts: &LoadOptions) -> Result<(), PipelineError> {
+    let observed = engine.observe(&plan.project).await?;
+    let mut now = std::collections::BTreeMap::new();
+    if !plan.registry.is_empty() {
+        let snapshot = crate::source::read_working_tree(Path::new(&plan.repo))?;
+        let credentials = decrypt(&snapshot, opts, &[]).map_err(PipelineError::Invalid)?;
+        let client = saved_plan_registry(plan);
+        for (image, answer) in &plan.registry {
+            let cred = answer.credential.as_deref();
+            let login = cred
+                .and_then(|c| credentials.registry(c))
+                .map(|l| Login { username: l.username.clone(), password: l.password.expose_secret().to_string() });
+            let digest = client.digest(image, login.as_ref(), cred).await.map_err(|e| {
+                PipelineError::StalePlan(format!("cannot ask the registry what {image} resolves to now ({e})"))
+            })?;
+            now.insert(image.clone(), crate::plan::RegistryAnswer { digest, credential: answer.credential.clone() });
+        }
+    }
+    if crate::plan::diff::fingerprint(&observed, &plan.images, &plan.project, &now) != plan.observed_fingerprint {
+        return Err(PipelineError::StalePlan("the engine or a registry changed since it was made".into()));
+    }
+    Ok(())
+}
+
 /// Load just the credentials of a saved plan's repository.
 pub fn saved_plan_secrets(plan: &Plan, opts: &LoadOptions) -> Result<ApplySecrets, PipelineError> {
     let snapshot = crate::source::read_working_tree(Path::new(&plan.repo))?;
@@ -374,7 +401,7 @@ fn apply_secrets(plan: &Plan, credentials: &Credentials, key: &[u8]) -> Result<A
     let mut out = ApplySecrets::default();
     let mut login = |name: &String| -> Result<(), PipelineError> {
         let Some(CredentialKind::Registry(l)) = credentials.items.get(name).map(|c| &c.kind) else {
-            return Err(PipelineError::StaleSecrets(format!("registry credential `{name}` is gone")));
+            return Err(PipelineError::StalePlan(format!("registry credential `{name}` is gone")));
         };
         let auth = PullAuth {
             server: l.server.clone(),
@@ -398,13 +425,13 @@ fn apply_secrets(plan: &Plan, credentials: &Credentials, key: &[u8]) -> Result<A
                         _ => None,
                     };
                     let Some(value) = value else {
-                        return Err(PipelineError::StaleSecrets(format!(
+                        return Err(PipelineError::StalePlan(format!(
                             "secret env {env_key} of credential `{credential}` is gone"
                         )));
                     };
                     let value = value.expose_secret();
                     if &crate::resolve::fingerprint(key, credential, env_key, value) != fingerprint {
-                        return Err(PipelineError::StaleSecrets(format!(
+                        return Err(PipelineError::StalePlan(format!(
                             "secret env {env_key} of credential `{credential}` changed"
                         )));
                     }

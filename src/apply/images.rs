@@ -42,16 +42,24 @@ pub(super) async fn run(
 
     // Pulls. A failed pull fails every app that needed the image.
     for a in plan.actions.iter().filter(|a| a.kind == ActionKind::Pull) {
-        let ActionDetail::Pull { image, platform, credential, build_of } = &a.detail else { continue };
+        let ActionDetail::Pull { image, platform, credential, build_of, digest } = &a.detail else { continue };
         if failed_apps.contains(&a.app) {
             continue;
         }
         let auth = credential.as_ref().and_then(|c| secrets.logins.get(c));
         let pulled = async {
-            targets.engine.pull(image, platform.as_deref(), auth).await.map_err(|e| match credential {
+            // Exactly the content the plan saw: by digest, then tagged.
+            let source = match digest {
+                Some(d) => by_digest(image, d),
+                None => image.clone(),
+            };
+            targets.engine.pull(&source, platform.as_deref(), auth).await.map_err(|e| match credential {
                 Some(c) => EngineError::Pull { image: image.clone(), message: format!("{e} (credential `{c}`)") },
                 None => e,
             })?;
+            if source != *image {
+                targets.engine.tag(&source, image).await?;
+            }
             check_platform(targets, image, platform.as_deref()).await?;
             if let Some(app) = build_of {
                 remember_pushed(targets, app, image)?;
@@ -158,6 +166,11 @@ fn history_error(app: &str, e: std::io::Error) -> EngineError {
     EngineError::Call { action: format!("record the history of app {app}"), message: e.to_string() }
 }
 
+/// `reg/app:tag` + digest → `reg/app@digest`.
+fn by_digest(image: &str, digest: &str) -> String {
+    format!("{}@{digest}", repository_of(image))
+}
+
 /// `reg/app:tag` → `reg/app` (a port's colon is not a tag's).
 fn repository_of(image: &str) -> &str {
     match image.rsplit_once(':') {
@@ -172,6 +185,11 @@ fn uses_image(a: &Action, image: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pulls_by_digest_keep_the_repository() {
+        assert_eq!(super::by_digest("127.0.0.1:5000/web:1", "sha256:ab"), "127.0.0.1:5000/web@sha256:ab");
+    }
+
     #[test]
     fn repository_of_keeps_ports() {
         assert_eq!(super::repository_of("127.0.0.1:5000/app-web:abc"), "127.0.0.1:5000/app-web");

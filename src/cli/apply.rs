@@ -3,7 +3,6 @@
 
 use super::{connect, engine_address, OutputFormat, EXIT_ERROR, EXIT_OK};
 use crate::apply::{ApplyOptions, Event};
-use crate::observe::Engine;
 use crate::plan::{Plan, FORMAT_VERSION};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -48,7 +47,11 @@ pub async fn run(a: ApplyArgs, load: &crate::pipeline::LoadOptions) -> anyhow::R
             };
             crate::pipeline::plan(&engine, l, opts).await?
         }
-        None => checked_saved_plan(&engine, &a.target).await?,
+        None => {
+            let plan = read_plan(&a.target)?;
+            crate::pipeline::check_saved_plan(&engine, &plan, load).await?;
+            plan
+        }
     };
     super::plan::print(&plan, OutputFormat::Text)?;
     if plan.is_incomplete() {
@@ -127,21 +130,6 @@ fn read_plan(path: &Path) -> anyhow::Result<Plan> {
             "plan file {} has format version {}, this berth reads {FORMAT_VERSION}; run `berth plan --out` again",
             path.display(),
             plan.format_version
-        );
-    }
-    Ok(plan)
-}
-
-/// A saved plan applies only to the engine state it was made against.
-async fn checked_saved_plan(engine: &dyn Engine, path: &Path) -> anyhow::Result<Plan> {
-    let plan = read_plan(path)?;
-    let observed = engine.observe(&plan.project).await?;
-    let now = crate::plan::diff::fingerprint(&observed, &plan.images, &plan.project);
-    if now != plan.observed_fingerprint {
-        anyhow::bail!(
-            "the saved plan {} is stale: the engine changed since it was made; run `berth plan --out {}` again",
-            path.display(),
-            path.display()
         );
     }
     Ok(plan)

@@ -11,7 +11,9 @@
 //! the containers: the project network, named volumes, and the conflicts
 //! the plan has the data for (`resources`).
 
-use super::{Action, ActionDetail, ActionKind, Note, Plan, PlannedRelease, Summary, Unknown, FORMAT_VERSION};
+use super::{
+    Action, ActionDetail, ActionKind, Note, Plan, PlannedRelease, RegistryAnswer, Summary, Unknown, FORMAT_VERSION,
+};
 use crate::desired::{Desired, DesiredApp};
 use crate::observe::{Observed, ObservedContainer, RemoteDigest};
 use crate::spec::PullPolicy;
@@ -49,6 +51,7 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
     let mut unknowns = Vec::new();
     let mut errors = Vec::new();
     let mut releases = Vec::new();
+    let mut registry = BTreeMap::new();
 
     let mut by_app: BTreeMap<&str, Vec<&ObservedContainer>> = BTreeMap::new();
     for c in &observed.containers {
@@ -96,7 +99,18 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
                 // asked look: another app's `pull.policy: always` on the same
                 // image changes nothing here.
                 let asked = app.pull_policy == PullPolicy::Always || opts.refresh_remote;
-                let moved = match observed.remote.get(&app.image).filter(|_| asked) {
+                let answer = observed.remote.get(&app.image).filter(|_| asked);
+                // The digest the plan saw is the one it pulls, and a saved plan
+                // is stale once the registry says otherwise.
+                let digest = match answer {
+                    Some(RemoteDigest::Digest(d)) => {
+                        let credential = app.pull_credential.name.clone();
+                        registry.insert(app.image.clone(), RegistryAnswer { digest: d.clone(), credential });
+                        Some(d.clone())
+                    }
+                    _ => None,
+                };
+                let moved = match answer {
                     Some(RemoteDigest::Unknown(why)) => {
                         unknowns.push(unknown(why.clone()));
                         continue;
@@ -130,7 +144,7 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
                         unknowns.push(unknown(why));
                         continue;
                     }
-                    pull(pull_action(app, &reason));
+                    pull(pull_action(app, &reason, digest));
                 }
                 (app.image.clone(), image_id, moved, None)
             }
@@ -189,7 +203,8 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
         format_version: FORMAT_VERSION,
         project: desired.project.clone(),
         repo: opts.repo.clone(),
-        observed_fingerprint: fingerprint(observed, &images, &desired.project),
+        observed_fingerprint: fingerprint(observed, &images, &desired.project, &registry),
+        registry,
         images,
         summary: Summary::of(&actions),
         actions,
@@ -201,7 +216,7 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
     }
 }
 
-fn pull_action(app: &DesiredApp, reason: &str) -> Action {
+fn pull_action(app: &DesiredApp, reason: &str, digest: Option<String>) -> Action {
     let platform = app.containers.first().and_then(|c| c.config.platform.clone());
     Action {
         kind: ActionKind::Pull,
@@ -214,6 +229,7 @@ fn pull_action(app: &DesiredApp, reason: &str) -> Action {
             platform,
             credential: app.pull_credential.name.clone(),
             build_of: None,
+            digest,
         },
     }
 }
@@ -250,15 +266,23 @@ pub fn short_id(id: &str) -> String {
 
 /// A hash of the observed state the plan depends on: the project's
 /// containers (id, name, state, spec-hash, what they run), the local ids of
-/// `images`, and whether the project network and volumes exist. Computed
-/// over a stable JSON form, so the same state always gives the same hash.
-pub fn fingerprint(observed: &Observed, images: &[String], project: &str) -> String {
+/// `images`, whether the project network and volumes exist, and the
+/// registry's answers the plan relied on (`registry`: tag → digest).
+/// Computed over a stable JSON form, so the same state always gives the
+/// same hash.
+pub fn fingerprint(
+    observed: &Observed,
+    images: &[String],
+    project: &str,
+    registry: &BTreeMap<String, RegistryAnswer>,
+) -> String {
     #[derive(Serialize)]
     struct Seen<'a> {
         containers: Vec<SeenContainer<'a>>,
         images: Vec<(&'a str, Option<&'a str>)>,
         network: bool,
         volumes: &'a BTreeSet<String>,
+        registry: BTreeMap<&'a str, &'a str>,
     }
     #[derive(Serialize)]
     struct SeenContainer<'a> {
@@ -289,6 +313,7 @@ pub fn fingerprint(observed: &Observed, images: &[String], project: &str) -> Str
         images: images.iter().map(|i| (i.as_str(), observed.images.get(i).map(String::as_str))).collect(),
         network: observed.networks.contains_key(&crate::desired::project_network(project)),
         volumes: &observed.volumes,
+        registry: registry.iter().map(|(i, a)| (i.as_str(), a.digest.as_str())).collect(),
     };
     let json = serde_json::to_vec(&seen).expect("plain data serializes");
     hex::encode(&Sha256::digest(&json)[..16])

@@ -35,6 +35,10 @@ pub struct Plan {
     /// local ids are part of the fingerprint.
     #[serde(default)]
     pub images: Vec<String>,
+    /// The registry's answers the plan relied on, by image tag. Part of the
+    /// fingerprint: a saved plan is stale once a tag moves.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub registry: std::collections::BTreeMap<String, RegistryAnswer>,
     /// Actions in execution order: builds, pushes, pulls, then container changes.
     pub actions: Vec<Action>,
     /// Apps left alone (`suspend: true`), and other remarks.
@@ -63,6 +67,16 @@ pub struct Plan {
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+/// What a tag resolved to in its registry when the plan was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RegistryAnswer {
+    /// Manifest digest.
+    pub digest: String,
+    /// The credential it was asked with (its name, never its value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 /// A release to record after its app applied.
@@ -176,6 +190,10 @@ pub enum ActionDetail {
         /// A build image pulled back from its registry: remembered as pushed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         build_of: Option<String>,
+        /// The manifest digest the plan saw the tag resolve to: pulled by
+        /// digest, then tagged, so the apply runs exactly that content.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<String>,
     },
     Create {
         container: DesiredContainer,

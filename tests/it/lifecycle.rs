@@ -290,7 +290,9 @@ fn plan_json_matches_the_text_plan() {
     let v = plan_json(&repo);
     assert_eq!(v["format_version"], 2);
     assert_eq!(v["project"], repo.project());
-    let a = &v["actions"][0];
+    assert_eq!(v["actions"][0]["kind"], "network", "the project network first");
+    assert_eq!(v["actions"][0]["detail"]["type"], "create-network");
+    let a = &v["actions"][1];
     assert_eq!(a["kind"], "create");
     assert_eq!(a["target"], format!("{}-a-web-1", repo.project()));
     assert_eq!(a["reason"], "container missing");

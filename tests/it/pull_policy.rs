@@ -72,3 +72,49 @@ fn never_does_not_pull_a_missing_image() {
     assert_exit(&repo.berth(&["apply", "--auto-approve"]), 1);
     assert_eq!(repo.containers().len(), 0);
 }
+
+#[test]
+fn a_saved_plan_pulls_the_digest_it_saw_and_is_stale_once_the_tag_moves() {
+    require_engine();
+    let registry = LocalRegistry::start();
+    let image = registry.push("busybox:1.36", "pp/saved:1", None);
+    let _untag = Untag(image.clone());
+    let repo = TestRepo::new("pullsaved");
+    repo.app("a", &format!("image: {image}\npull: {{policy: always}}\nprocesses:\n  web:\n    command: {SLEEPER}\n"));
+    // Another app on the same image that does not ask the registry.
+    repo.app("b", &format!("image: {image}\nprocesses:\n  web:\n    command: {SLEEPER}\n"));
+    assert_exit(&repo.berth(&["apply", "--auto-approve"]), 0);
+
+    registry.push("busybox:1.37", "pp/saved:1", None);
+    docker_ok(&["tag", "busybox:1.36", &image]);
+    let file = repo.state_dir().join("plan.json");
+    assert_exit(&repo.berth(&["plan", "--out", file.to_str().unwrap()]), 0);
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let pull = saved["actions"].as_array().unwrap().iter().find(|a| a["kind"] == "pull").expect("a pull");
+    let digest = pull["detail"]["digest"].as_str().expect("the pull names the digest it saw").to_string();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+
+    // The tag moves back: the saved plan is stale.
+    registry.push("busybox:1.36", "pp/saved:1", None);
+    docker_ok(&["tag", "busybox:1.36", &image]);
+    let out = repo.command().args(["apply", file.to_str().unwrap(), "--auto-approve"]).output().unwrap();
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("stale"), "{}", stderr(&out));
+
+    // And forward again to the very digest the plan saw: it applies, by that digest.
+    registry.push("busybox:1.37", "pp/saved:1", None);
+    docker_ok(&["tag", "busybox:1.36", &image]);
+    let out = repo.command().args(["apply", file.to_str().unwrap(), "--auto-approve"]).output().unwrap();
+    assert_exit(&out, 0);
+    let a = repo.containers().into_iter().find(|c| c.name.ends_with("-a-web-1")).unwrap();
+    assert_eq!(a.image_id, image_id("busybox:1.37"));
+    let digests = docker_ok(&["image", "inspect", "--format", "{{json .RepoDigests}}", &a.image_id]);
+    assert!(digests.contains(&digest), "{digests} lacks {digest}");
+
+    // The registry goes away: only the app that asks it is unknown.
+    drop(registry);
+    let plan = repo.berth(&["plan"]);
+    assert_exit(&plan, 1);
+    assert!(stdout(&plan).contains("? unknown a:"), "{}", stdout(&plan));
+    assert!(!stdout(&plan).contains("? unknown b"), "{}", stdout(&plan));
+}

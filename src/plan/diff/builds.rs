@@ -308,6 +308,7 @@ fn pull_action(app: &DesiredApp, b: &DesiredBuild, p: &DesiredPush, image: &str)
             platform: b.platform.clone(),
             credential: credential(app, p),
             build_of: Some(app.name.clone()),
+            digest: None,
         },
     }
 }

@@ -26,6 +26,7 @@ fn plan(actions: Vec<Action>) -> Plan {
         repo: "/repo".into(),
         observed_fingerprint: "f".into(),
         images: vec![],
+        registry: Default::default(),
         summary: Summary::of(&actions),
         actions,
         notes: vec![],
@@ -61,6 +62,7 @@ fn every_kind_of_action() {
                 platform: None,
                 credential: None,
                 build_of: None,
+                digest: None,
             },
         },
         Action {
