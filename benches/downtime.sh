@@ -61,8 +61,7 @@ EOF
 
 # Polls the port every 10 ms until told to stop (a line on stdin); prints
 # the longest gap without an answer, in seconds.
-poller() {
-    python3 - "$port" <<'EOF'
+cat >"$work/poll.py" <<'EOF'
 import socket, sys, threading, time
 port = int(sys.argv[1])
 stop = threading.Event()
@@ -78,9 +77,9 @@ while not stop.is_set():
     except OSError:
         pass
     time.sleep(0.01)
-print(f"{worst:.2f}")
+print(f"{worst:.2f}", flush=True)
 EOF
-}
+poller() { python3 "$work/poll.py" "$port"; }
 
 measure() { # measure STOP_SECONDS LABEL
     local gaps=() gen

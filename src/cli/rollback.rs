@@ -104,8 +104,10 @@ pub async fn run(a: RollbackArgs, load: &LoadOptions) -> anyhow::Result<u8> {
 
 /// The plan's steps for `app` alone: a rollback changes nothing else.
 fn only(mut plan: Plan, app: &str) -> Plan {
-    plan.actions.retain(|a| a.app == app);
+    // The project network is everyone's: a rollback creates it too when missing.
+    plan.actions.retain(|a| a.app == app || matches!(a.detail, crate::plan::ActionDetail::CreateNetwork { .. }));
     plan.unknowns.retain(|u| u.app == app);
+    plan.errors.retain(|e| e.app.as_deref().is_none_or(|a| a == app));
     plan.notes.retain(|n| n.app.as_deref() == Some(app));
     plan.releases.retain(|r| r.app == app);
     plan.summary = Summary::of(&plan.actions);
