@@ -64,9 +64,7 @@ pub(super) type ParsedApps = Vec<(String, Parsed<AppSpec>)>;
 /// Every file of the snapshot, parsed. `None` settings: berth.yaml exists but
 /// could not be parsed (its diagnostics are in the list). Apps that failed to
 /// parse are left out.
-pub(super) fn parse_all(
-    snapshot: &Snapshot,
-) -> (Option<Parsed<Settings>>, ParsedApps, Vec<Diagnostic>) {
+pub(super) fn parse_all(snapshot: &Snapshot) -> (Option<Parsed<Settings>>, ParsedApps, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let settings = match &snapshot.settings {
         None => Some(Parsed::default()),
