@@ -3,6 +3,7 @@
 //! only place that prints errors; library stages return typed errors.
 
 mod apply;
+pub mod logging;
 mod plan;
 mod registry;
 mod report;

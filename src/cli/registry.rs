@@ -57,6 +57,8 @@ enum RegistryCommand {
 pub fn run(args: RegistryArgs, ctx: &SecretsContext) -> anyhow::Result<u8> {
     match args.command {
         RegistryCommand::Login { server, username, password, password_stdin, email, app, repo } => {
+            // The repository first: no password is asked for a folder that is not one.
+            let store = Store::open(&repo.repo).map_err(store_error)?;
             let password = match (password, password_stdin) {
                 (_, true) => read_password_line()?,
                 (Some(p), false) => {
@@ -69,7 +71,7 @@ use --password-stdin"
                 (None, false) => bail!("no password: pipe it to --password-stdin (or give it as PASSWORD)"),
             };
             let login = Login { server: &server, username: &username, password: &password, email: email.as_deref() };
-            login_cmd(&repo, app.as_deref(), &login, ctx)
+            login_cmd(&store, app.as_deref(), &login, ctx)
         }
         RegistryCommand::Logout { server, app, repo } => logout(&repo, &server, app.as_deref()),
     }
@@ -95,12 +97,11 @@ fn read_password_line() -> anyhow::Result<Zeroizing<String>> {
     Ok(password)
 }
 
-fn login_cmd(repo: &RepoDir, app: Option<&str>, login: &Login, ctx: &SecretsContext) -> anyhow::Result<u8> {
-    let store = Store::open(&repo.repo).map_err(store_error)?;
+fn login_cmd(store: &Store, app: Option<&str>, login: &Login, ctx: &SecretsContext) -> anyhow::Result<u8> {
     let name = login_credential_name(login.server, app);
     // Plan the app-file edit first, so a refusal leaves nothing half done.
     let edit = match app {
-        Some(app) => Some(point_app_at(&store, app, login.server, &name)?),
+        Some(app) => Some(point_app_at(store, app, login.server, &name)?),
         None => None,
     };
     let yaml = document(login)?;
@@ -112,9 +113,9 @@ fn login_cmd(repo: &RepoDir, app: Option<&str>, login: &Login, ctx: &SecretsCont
             println!("{file}: {b}.credential: {name}");
         }
     }
-    let others = other_logins(&store, ctx, login.server, &name);
+    let others = other_logins(store, ctx, login.server, &name);
     if !others.is_empty() {
-        warn_two_logins(&store, login.server, &rel, &others, app);
+        warn_two_logins(store, login.server, &rel, &others, app);
     }
     Ok(EXIT_OK)
 }

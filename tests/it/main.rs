@@ -9,6 +9,7 @@ mod common;
 
 mod bad_input;
 mod builds;
+mod command_line;
 mod credentials;
 mod engine;
 mod engine_images;
