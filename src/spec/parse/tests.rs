@@ -212,6 +212,17 @@ fn top_level_extension_keys_hold_anchors() {
     let (settings, _, diags) = parse_all(&snap(Some("x-anything: {a: [1, 2]}\nproject: demo\n"), &[]));
     assert!(diags.is_empty(), "{diags:?}");
     assert_eq!(settings.unwrap().value.project.unwrap().value, "demo");
+    // Merge keys, as compose files use them.
+    let (_, apps, diags) = parse_all(&snap(
+        None,
+        &[(
+            "apps/web.yaml",
+            b"x-defaults: &defaults\n  restart: always\n  user: \"1000\"\n<<: *defaults\nimage: nginx\n",
+        )],
+    ));
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(apps[0].1.value.user.as_ref().unwrap().value, "1000");
+    assert_eq!(apps[0].1.value.restart.as_ref().unwrap().value, crate::spec::Restart::Always);
     // Only at the top, and only `x-`.
     assert_eq!(all("image: nginx\nprocesses:\n  web: {x-a: 1}\n"), ["3:9: unknown key `x-a`"]);
     assert_eq!(all("image: nginx\nxdefaults: 1\n"), ["2:1: unknown key `xdefaults`"]);
