@@ -31,9 +31,10 @@ pub(super) struct Parsed<T> {
     pub blanked: Blanked,
 }
 
-/// Entries blanked out of a file, by key path (`[i]` for list items).
+/// Entries blanked out of a file: key paths (`[i]` for list items), and
+/// whether the key itself was unknown (probably misspelt).
 #[derive(Debug, Clone, Default)]
-pub(super) struct Blanked(Vec<(Vec<String>, Aim)>);
+pub(super) struct Blanked(Vec<(Vec<String>, bool)>);
 
 impl Blanked {
     /// Whether anything at or under `path` (or holding it) was blanked:
@@ -43,18 +44,18 @@ impl Blanked {
     }
 
     /// Whether an unknown key was blanked from the mapping at `parent`
-    /// (probably a misspelt key that it then lacks).
+    /// (probably a misspelling of a key it now lacks).
     pub fn unknown_key_in(&self, parent: &[&str]) -> bool {
-        self.0.iter().any(|(p, aim)| {
-            *aim == Aim::Key && p.len() == parent.len() + 1 && p.iter().zip(parent).all(|(a, b)| a == b)
-        })
+        self.0
+            .iter()
+            .any(|(p, unknown)| *unknown && p.len() == parent.len() + 1 && p.iter().zip(parent).all(|(a, b)| a == b))
     }
 
+    /// Whether the mapping at `parent` lacks `field` because of a blanking.
     fn explains_missing(&self, parent: &[String], field: &str) -> bool {
         let parent: Vec<&str> = parent.iter().map(String::as_str).collect();
-        let mut path = parent.clone();
-        path.push(field);
-        self.unknown_key_in(&parent) || self.0.iter().any(|(p, _)| *p == path)
+        let path = parent.iter().copied().chain([field]);
+        self.unknown_key_in(&parent) || self.0.iter().any(|(p, _)| p.iter().map(String::as_str).eq(path.clone()))
     }
 }
 
@@ -104,6 +105,14 @@ fn parse_file<T: DeserializeOwned + Default>(
         }
         return Some(Parsed::default());
     }
+    let (parsed, found) = parse_recovering(&file.path, what, text);
+    diags.extend(found);
+    parsed
+}
+
+/// Parse `text`; after each error, blank the entry it is about and parse
+/// again. Every error found, and the value once the file parses.
+fn parse_recovering<T: DeserializeOwned>(path: &str, what: &str, text: &str) -> (Option<Parsed<T>>, Vec<Diagnostic>) {
     let options = serde_saphyr::options! { strict_booleans: true, with_snippet: false };
     let mut current = text.to_string();
     let mut blanked = Blanked::default();
@@ -125,10 +134,10 @@ fn parse_file<T: DeserializeOwned + Default>(
                 // (A value error serde-saphyr met on the way may be the syntax
                 // error's doing, e.g. a scalar running on into the next line.)
                 if blanked.0.is_empty() {
-                    let mut d = to_diagnostic(&file.path, what, &err);
+                    let mut d = to_diagnostic(path, what, &err);
                     let at = (scan.marker().line() as u32, scan.marker().col() as u32 + 1);
                     if d.line == 0 || (d.line, d.col) != at {
-                        d = Diagnostic::new(&file.path, at.0, at.1, scan_message(&scan));
+                        d = Diagnostic::new(path, at.0, at.1, scan_message(&scan));
                     }
                     found.push(syntax_error(text, d));
                 }
@@ -138,13 +147,13 @@ fn parse_file<T: DeserializeOwned + Default>(
         if found.is_empty() {
             if let Some(shape) = non_mapping(&current) {
                 let kind = if what == "app" { "an app file" } else { "berth.yaml" };
-                let d = to_diagnostic(&file.path, what, &err);
+                let d = to_diagnostic(path, what, &err);
                 let message = format!("{kind} must be a mapping of keys to values, found {shape}");
-                found.push(Diagnostic::new(&file.path, d.line, d.col, message));
+                found.push(Diagnostic::new(path, d.line, d.col, message));
                 break;
             }
         }
-        let d = value_error(text, to_diagnostic(&file.path, what, &err), &err);
+        let d = value_error(text, to_diagnostic(path, what, &err), &err);
         let (aim, missing) = match original(&err) {
             YamlError::SerdeUnknownField { .. } | YamlError::DuplicateMappingKey { .. } => (Aim::Key, None),
             YamlError::SerdeMissingField { field, .. } => (Aim::Missing, Some(*field)),
@@ -160,16 +169,14 @@ fn parse_file<T: DeserializeOwned + Default>(
             found.push(d);
         }
         let next = outline.blank(&target);
-        // Only an unknown key counts as `Key`: a duplicate leaves its first copy.
         let unknown = matches!(original(&err), YamlError::SerdeUnknownField { .. });
-        blanked.0.push((target.path, if unknown { Aim::Key } else { Aim::Value }));
+        blanked.0.push((target.path, unknown));
         if next == current {
             break;
         }
         current = next;
     }
-    diags.extend(found);
-    result
+    (result, found)
 }
 
 /// Details for a value error: where a duplicate key was first.

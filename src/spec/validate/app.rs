@@ -27,7 +27,9 @@ impl Validator<'_> {
             _ => {}
         }
         if let Some(b) = &app.build {
-            if self.build_context(path, &b.context) && app.image.is_none() {
+            // A `dockerfile:` blanked out for an error: the default is not what was meant.
+            if self.build_context(path, &b.context) && app.image.is_none() && !blanked.touches(&["build", "dockerfile"])
+            {
                 self.dockerfile(path, b);
             }
             for c in &b.credentials {

@@ -261,6 +261,8 @@ fn no_follow_on_errors_from_blanked_keys() {
     assert_eq!(check(&[("apps/web.yaml", "image: [nginx]\n")]).len(), 1);
     assert_eq!(check(&[("apps/web.yaml", "imag: nginx\n")]).len(), 1);
     assert_eq!(check(&[("apps/web.yaml", "build: {context: [x]}\n")]).len(), 1);
+    // A `dockerfile:` in error: the default Dockerfile is not looked for.
+    assert_eq!(check(&[("apps/web.yaml", "build: {context: ., dockerfile: [x]}\n")]).len(), 1);
     // A `name:` in error: no complaint about the file name standing in for it.
     assert_eq!(check(&[("apps/my_app.yaml", "name: [x]\nimage: nginx\n")]).len(), 1);
     // A berth.yaml `project:` in error: the folder name is not checked.
