@@ -193,11 +193,8 @@ fn describe(what: &str, err: &YamlError) -> (String, Option<String>) {
         YamlError::SerdeInvalidType { unexpected, expected, .. }
             if expected.starts_with("struct ") && is_top(expected) =>
         {
-            let message = if what == "app" {
-                format!("an app file must be a mapping of keys to values, found {unexpected}")
-            } else {
-                format!("berth.yaml must be a mapping of keys to values, found {unexpected}")
-            };
+            let kind = if what == "app" { "an app file" } else { what };
+            let message = format!("{kind} must be a mapping of keys to values, found {unexpected}");
             (message, None)
         }
         YamlError::SerdeInvalidType { unexpected, expected, .. } => {

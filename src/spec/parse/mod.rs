@@ -69,7 +69,8 @@ pub(super) fn parse_all(snapshot: &Snapshot) -> (Option<Parsed<Settings>>, Parse
     let mut diags = Vec::new();
     let settings = match &snapshot.settings {
         None => Some(Parsed::default()),
-        Some(file) => parse_file::<Settings>(file, "berth.yaml", &mut diags),
+        // `what` names the settings file in messages: berth.yaml or berth.yml.
+        Some(file) => parse_file::<Settings>(file, &file.path, &mut diags),
     };
     let apps = snapshot
         .apps
@@ -81,6 +82,7 @@ pub(super) fn parse_all(snapshot: &Snapshot) -> (Option<Parsed<Settings>>, Parse
 
 /// Parse one file, reporting every error; an empty berth.yaml is the default
 /// settings, an empty app file an error. `None`: nothing usable parsed.
+/// `what`: `app`, or the settings file's name (as messages call it).
 fn parse_file<T: DeserializeOwned + Default>(
     file: &SourceFile,
     what: &str,
@@ -146,7 +148,7 @@ fn parse_recovering<T: DeserializeOwned>(path: &str, what: &str, text: &str) -> 
         };
         if found.is_empty() {
             if let Some(shape) = non_mapping(&current) {
-                let kind = if what == "app" { "an app file" } else { "berth.yaml" };
+                let kind = if what == "app" { "an app file" } else { what };
                 let d = to_diagnostic(path, what, &err);
                 let message = format!("{kind} must be a mapping of keys to values, found {shape}");
                 found.push(Diagnostic::new(path, d.line, d.col, message));
