@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
-    /// Repository folder, or a plan file saved by `berth plan --out`.
+    /// Repository folder, or a plan file saved by `berth plan --out` (applied without asking: the plan was the question).
     #[arg(default_value = ".", value_name = "REPO|PLANFILE")]
     target: PathBuf,
-    /// Apply without asking (required when stdin is not a terminal).
+    /// Apply without asking (required when stdin is not a terminal, unless applying a plan file).
     #[arg(long)]
     auto_approve: bool,
     /// How many apps are changed at once.
@@ -60,9 +60,9 @@ pub async fn run(a: ApplyArgs, load: &crate::pipeline::LoadOptions) -> anyhow::R
     if plan.is_empty() {
         return Ok(EXIT_OK);
     }
-    if !a.auto_approve && !confirm()? {
+    if !a.auto_approve && !saved && !confirm()? {
         println!("Apply cancelled; nothing was changed.");
-        return Ok(EXIT_OK);
+        return Ok(EXIT_ERROR);
     }
 
     // Secret values come from memory, checked against the plan's fingerprints.

@@ -3,6 +3,7 @@
 //! only place that prints errors; library stages return typed errors.
 
 mod apply;
+pub mod logging;
 mod plan;
 mod registry;
 mod report;
@@ -32,7 +33,7 @@ Typical use:\n  berth validate ./repo        check every file, all errors at onc
 berth plan ./repo            show what would change (exit 0; 2 with --detailed-exitcode if changes)\n  \
 berth apply ./repo           show the plan, ask, then apply it\n  \
 berth drift ./repo           exit 2 when the engine no longer matches the repository",
-    after_help = "Exit codes: 0 success / no changes, 1 error, 2 changes present or drift found.\n\
+    after_help = "Exit codes: 0 success / no changes, 1 error (usage errors included), 2 changes present or drift found.\n\
 Color only on a terminal, never with NO_COLOR set. Logs: RUST_LOG=debug."
 )]
 pub struct Cli {
@@ -77,6 +78,41 @@ pub struct RepoArg {
     pub repo: PathBuf,
 }
 
+/// `[REPO] APP` of `report` and `rollback`: two arguments are REPO and APP;
+/// one is REPO when it is a folder that is a berth repository, else APP (of
+/// the repository in the current folder). `command` names the command in
+/// errors; `app_required`: rollback needs an app, report does not.
+pub(crate) fn repo_and_app(
+    args: &[String],
+    command: &str,
+    app_required: bool,
+) -> anyhow::Result<(PathBuf, Option<String>)> {
+    match args {
+        [] if !app_required => Ok((PathBuf::from("."), None)),
+        [one] if crate::source::is_repository(std::path::Path::new(one)) => {
+            if app_required {
+                anyhow::bail!(
+                    "`{one}` is a repository folder: name the app too (berth {command} {one} APP; \
+for an app named `{one}` in the current folder: berth {command} . {one})"
+                );
+            }
+            Ok((PathBuf::from(one), None))
+        }
+        [app] => Ok((PathBuf::from("."), Some(app.clone()))),
+        [repo, app] => Ok((PathBuf::from(repo), Some(app.clone()))),
+        _ => anyhow::bail!("berth {command} takes [REPO] APP"),
+    }
+}
+
+/// The help sentence that says how `[REPO] APP` is read (a macro, for `concat!`).
+macro_rules! repo_app_help {
+    () => {
+        "With one argument: a folder that is a berth repository (it has berth.yaml, berth.yml or apps/) \
+is REPO; anything else is APP, in the repository in the current folder."
+    };
+}
+use repo_app_help;
+
 /// How a plan is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -86,7 +122,14 @@ pub enum OutputFormat {
 
 /// Parse the command line, run, and return the exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap exits 2 on a usage error; here 2 means "changes present".
+            return ExitCode::from(if e.exit_code() == 0 { EXIT_OK } else { EXIT_ERROR });
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let load = crate::pipeline::LoadOptions { identity: cli.identity.clone() };
     let code = runtime.block_on(async {

@@ -7,7 +7,7 @@ use super::EXIT_OK;
 use crate::secrets::appfile::{self, AppFileError};
 use crate::secrets::registry::{login_credential_name, normalize_server, same_server};
 use crate::secrets::store::{write_atomic, Store};
-use crate::secrets::SecretsContext;
+use crate::secrets::{CredentialKind, SecretsContext};
 use anyhow::{bail, Context};
 use std::io::{BufRead, IsTerminal};
 use zeroize::Zeroizing;
@@ -54,9 +54,11 @@ enum RegistryCommand {
     },
 }
 
-pub fn run(args: RegistryArgs, _ctx: &SecretsContext) -> anyhow::Result<u8> {
+pub fn run(args: RegistryArgs, ctx: &SecretsContext) -> anyhow::Result<u8> {
     match args.command {
         RegistryCommand::Login { server, username, password, password_stdin, email, app, repo } => {
+            // The repository first: no password is asked for a folder that is not one.
+            let store = Store::open(&repo.repo).map_err(store_error)?;
             let password = match (password, password_stdin) {
                 (_, true) => read_password_line()?,
                 (Some(p), false) => {
@@ -69,7 +71,7 @@ use --password-stdin"
                 (None, false) => bail!("no password: pipe it to --password-stdin (or give it as PASSWORD)"),
             };
             let login = Login { server: &server, username: &username, password: &password, email: email.as_deref() };
-            login_cmd(&repo, app.as_deref(), &login)
+            login_cmd(&store, app.as_deref(), &login, ctx)
         }
         RegistryCommand::Logout { server, app, repo } => logout(&repo, &server, app.as_deref()),
     }
@@ -95,12 +97,11 @@ fn read_password_line() -> anyhow::Result<Zeroizing<String>> {
     Ok(password)
 }
 
-fn login_cmd(repo: &RepoDir, app: Option<&str>, login: &Login) -> anyhow::Result<u8> {
-    let store = Store::open(&repo.repo).map_err(store_error)?;
+fn login_cmd(store: &Store, app: Option<&str>, login: &Login, ctx: &SecretsContext) -> anyhow::Result<u8> {
     let name = login_credential_name(login.server, app);
     // Plan the app-file edit first, so a refusal leaves nothing half done.
     let edit = match app {
-        Some(app) => Some(point_app_at(&store, app, login.server, &name)?),
+        Some(app) => Some(point_app_at(store, app, login.server, &name)?),
         None => None,
     };
     let yaml = document(login)?;
@@ -112,7 +113,86 @@ fn login_cmd(repo: &RepoDir, app: Option<&str>, login: &Login) -> anyhow::Result
             println!("{file}: {b}.credential: {name}");
         }
     }
+    let others = other_logins(store, ctx, login.server, &name);
+    if !others.is_empty() {
+        warn_two_logins(store, login.server, &rel, &others, app);
+    }
     Ok(EXIT_OK)
+}
+
+/// The other credential files that log in to `server`, besides `name`. Read
+/// when the identity is at hand; else guessed from the names `registry
+/// login` gives (`<server>`, `<app>-<server>`).
+fn other_logins(store: &Store, ctx: &SecretsContext, server: &str, name: &str) -> Vec<String> {
+    let slug = login_credential_name(server, None);
+    let identity = crate::secrets::load_identity(ctx.identity.as_deref()).ok();
+    let same = |file: &crate::source::SourceFile, cname: &str| match &identity {
+        Some(id) => crate::secrets::file::decrypt_with_known(&file.bytes, id, &store.recipients)
+            .ok()
+            .and_then(|plain| crate::secrets::parse_credential(cname, &file.path, &plain).ok())
+            .is_some_and(|c| matches!(&c.kind, CredentialKind::Registry(r) if same_server(&r.server, server))),
+        None => cname == slug || cname.ends_with(&format!("-{slug}")),
+    };
+    let mut others: Vec<String> = store
+        .snapshot
+        .credentials
+        .iter()
+        .filter(|f| {
+            let cname = crate::secrets::credential_name(&f.path);
+            cname != name && same(f, cname)
+        })
+        .map(|f| f.path.clone())
+        .collect();
+    others.sort();
+    others
+}
+
+/// Say at once that `server` now has several logins, and which apps can no
+/// longer choose one by its server alone (`login_app` names its own).
+fn warn_two_logins(store: &Store, server: &str, rel: &str, others: &[String], login_app: Option<&str>) {
+    let server = normalize_server(server);
+    let mut files: Vec<&str> = others.iter().map(String::as_str).collect();
+    files.push(rel);
+    files.sort();
+    let affected: Vec<String> = store
+        .snapshot
+        .apps
+        .iter()
+        .filter_map(|f| appfile::parse(f).map(|spec| (app_name(&f.path, &spec), spec)))
+        .filter(|(name, spec)| Some(name.as_str()) != login_app && chooses_by_server(spec, &server))
+        .map(|(name, _)| name)
+        .collect();
+    eprintln!("warning: {server} now has {} credentials: {}", files.len(), files.join(", "));
+    if affected.is_empty() {
+        eprintln!("  an app that pulls from or pushes to {server} must now name one (`pull.credential`, `registry.credential`)");
+    } else {
+        eprintln!(
+            "  app(s) {} use {server} without naming a credential: plan and validate fail for them until they do",
+            affected.join(", ")
+        );
+        eprintln!(
+            "  name one in each (`pull.credential`, `registry.credential`; `berth registry login --app APP` sets them)"
+        );
+    }
+    eprintln!("  or remove a login you no longer need: berth registry logout [--app APP] {server}");
+}
+
+/// `name:`, else the file stem.
+fn app_name(path: &str, spec: &crate::spec::AppSpec) -> String {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
+    spec.name.as_ref().map_or(stem.to_string(), |n| n.value.clone())
+}
+
+/// Whether an app picks its credential for `server` by the server alone.
+fn chooses_by_server(spec: &crate::spec::AppSpec, server: &str) -> bool {
+    let pulls = spec.image.as_ref().is_some_and(|i| crate::spec::values::image_registry(&i.reference) == server)
+        && spec.pull.as_ref().and_then(|p| p.credential.as_ref()).is_none();
+    let registry = spec.registry.as_ref();
+    let pushes = spec.build.is_some()
+        && registry.and_then(|r| r.server.as_ref()).is_some_and(|s| same_server(s, server))
+        && registry.and_then(|r| r.credential.as_ref()).is_none();
+    pulls || pushes
 }
 
 /// The credential document, with every value quoted by the YAML serializer.

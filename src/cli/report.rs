@@ -4,15 +4,20 @@
 use super::{connect, EXIT_OK};
 use crate::pipeline::LoadOptions;
 use clap::ValueEnum;
-use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
+#[command(
+    override_usage = "berth report [OPTIONS] [REPO] [APP]",
+    after_help = concat!(
+        super::repo_app_help!(),
+        "\n\nExamples:\n  berth report                 # every app of the repository here\n  \
+berth report web             # app web of the repository here\n  berth report ./infra web"
+    )
+)]
 pub struct ReportArgs {
-    /// Repository folder.
-    #[arg(default_value = ".")]
-    repo: PathBuf,
-    /// Only this app (then JSON is one flat object).
-    app: Option<String>,
+    /// `[REPO] [APP]`: the repository folder (default `.`) and only this app (then JSON is one flat object).
+    #[arg(value_name = "REPO|APP", num_args = 0..=2)]
+    args: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -25,7 +30,8 @@ enum Format {
 }
 
 pub async fn run(a: ReportArgs, load: &LoadOptions) -> anyhow::Result<u8> {
-    let loaded = crate::pipeline::load(&a.repo, load)?;
+    let (repo, app) = super::repo_and_app(&a.args, "report", false)?;
+    let loaded = crate::pipeline::load(&repo, load)?;
     // Deployed tag and digest need the engine; without one, they stay empty.
     let observed = match connect().await {
         Ok(engine) => crate::observe::Engine::observe(&engine, &loaded.desired.project).await.ok(),
@@ -39,7 +45,7 @@ pub async fn run(a: ReportArgs, load: &LoadOptions) -> anyhow::Result<u8> {
         o.history = crate::state::History::of(&loaded.desired.project).load().unwrap_or_default();
     }
     let mut report = crate::report::report(&loaded, observed.as_ref());
-    if let Some(app) = &a.app {
+    if let Some(app) = &app {
         let names: Vec<&str> = report.keys().map(String::as_str).collect();
         if !report.contains_key(app) {
             anyhow::bail!("no app `{app}` in the repository (apps: {})", names.join(", "));

@@ -10,13 +10,18 @@ use crate::apply::ApplyOptions;
 use crate::pipeline::{LoadOptions, PlanOptions};
 use crate::plan::{Plan, Summary};
 use crate::state::{History, Pin};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
 #[command(
     override_usage = "berth rollback [OPTIONS] [REPO] APP",
-    after_help = "Examples:\n  berth rollback web            # the release before the one running\n  berth rollback ./infra web --to 3\n\nReleases are numbered per app on this host each time apply deploys a new image\n(push-on-release apps: the registry's integer tags)."
+    after_help = concat!(
+        super::repo_app_help!(),
+        "\n\nExamples:\n  berth rollback web            # the release before the one running\n  \
+berth rollback ./infra web --to 3\n\nReleases are numbered per app on this host each time apply deploys a new image\n\
+(push-on-release apps: the registry's integer tags)."
+    )
 )]
 pub struct RollbackArgs {
     /// `[REPO] APP`: the repository folder (default `.`) and the app.
@@ -31,10 +36,9 @@ pub struct RollbackArgs {
 }
 
 pub async fn run(a: RollbackArgs, load: &LoadOptions) -> anyhow::Result<u8> {
-    let (repo, app) = match a.args.as_slice() {
-        [app] => (PathBuf::from("."), app.clone()),
-        [repo, app] => (PathBuf::from(repo), app.clone()),
-        _ => unreachable!("clap takes one or two"),
+    let (repo, app) = match super::repo_and_app(&a.args, "rollback", true)? {
+        (repo, Some(app)) => (repo, app),
+        (_, None) => anyhow::bail!("berth rollback needs APP"),
     };
     let loaded = crate::pipeline::load(&repo, load)?;
     let Some(desired) = loaded.desired.apps.iter().find(|d| d.name == app) else {

@@ -4,7 +4,7 @@
 
 use super::EXIT_OK;
 use crate::pipeline::PipelineError;
-use crate::secrets::edit::{self, PrivateDir};
+use crate::secrets::edit::{self, Edited, PrivateDir};
 use crate::secrets::store::{Store, StoreError};
 use crate::secrets::{load_identity, SecretsContext};
 use anyhow::{bail, Context};
@@ -150,7 +150,15 @@ fn encrypt(repo: &Path, name: &str, from: &str) -> anyhow::Result<u8> {
             .and_then(|mut f| f.read_to_end(&mut plain))
             .with_context(|| format!("failed to read {from}"))?;
     }
-    let rel = store.write(name, &plain).map_err(store_error)?;
+    // Errors name what the user gave (`<stdin>:3:1: …`), not the file it becomes.
+    let source = if from == "-" { "<stdin>" } else { from };
+    let rel = store.write(name, &plain).map_err(|e| match e {
+        StoreError::Invalid(mut diags) => {
+            diags.iter_mut().for_each(|d| d.file = source.to_string());
+            store_error(StoreError::Invalid(diags))
+        }
+        e => store_error(e),
+    })?;
     eprintln!("wrote {rel} (encrypted to {})", recipients(&store));
     Ok(EXIT_OK)
 }
@@ -178,28 +186,34 @@ fn edit(repo: &Path, name: &str, ctx: &SecretsContext) -> anyhow::Result<u8> {
         Zeroizing::new(template(&rel).into_bytes())
     };
     let dir = PrivateDir::new().context("failed to create a private folder for editing")?;
-    let mut current = original.clone();
-    loop {
-        current = edit::edit_in(&dir, &format!("{name}.yaml"), &current)?;
-        if current == original {
-            if existed {
-                eprintln!("no changes; {rel} left as it was");
-                return Ok(EXIT_OK);
-            }
-            bail!("the template was not changed; nothing written");
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let validate = |body: &[u8]| crate::secrets::parse_credential(name, &rel, body).map(drop);
+    let outcome =
+        edit::edit_until_valid(dir, &format!("{name}.yaml"), &original, interactive, validate, edit::run_editor)?;
+    match outcome {
+        Edited::Valid(body) => {
+            let rel = store.write(name, &body).map_err(store_error)?;
+            eprintln!("wrote {rel} (encrypted to {})", recipients(&store));
+            Ok(EXIT_OK)
         }
-        match store.write(name, &current) {
-            Ok(rel) => {
-                eprintln!("wrote {rel} (encrypted to {})", recipients(&store));
-                return Ok(EXIT_OK);
+        Edited::Unchanged if existed => {
+            eprintln!("no changes; {rel} left as it was");
+            Ok(EXIT_OK)
+        }
+        Edited::Unchanged => bail!("the template was not changed; nothing written"),
+        Edited::Emptied => bail!("the file was saved empty; nothing written ({rel} left as it was)"),
+        Edited::Kept { path, diags } => {
+            for mut d in diags {
+                d.file = path.display().to_string();
+                eprintln!("{d}");
             }
-            Err(StoreError::Invalid(diags)) if std::io::stdin().is_terminal() => {
-                diags.iter().for_each(|d| eprintln!("{d}"));
-                if !ask("edit again? [Y/n] ")? {
-                    bail!("nothing written");
-                }
-            }
-            Err(e) => return Err(store_error(e)),
+            let folder = path.parent().unwrap_or(&path).display().to_string();
+            let kept = path.display();
+            bail!(
+                "{rel} was not changed: the edit has errors\n  \
+your edit is kept in {kept}: it holds secrets in plain text, delete it when done (rm -r {folder})\n  \
+to finish it: fix it, then run berth secrets encrypt {name} --from {kept}"
+            )
         }
     }
 }
@@ -220,13 +234,6 @@ password: \"\"\n\
 # values:\n\
 #   DATABASE_URL: \"postgres://...\"\n"
     )
-}
-
-fn ask(question: &str) -> anyhow::Result<bool> {
-    eprint!("{question}");
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    Ok(!answer.trim().to_ascii_lowercase().starts_with('n'))
 }
 
 fn rekey(repo: &Path, ctx: &SecretsContext) -> anyhow::Result<u8> {

@@ -21,6 +21,7 @@ use crate::desired::{
 use crate::diag::Diagnostic;
 use crate::secrets::Credentials;
 use crate::source::ContextVersion;
+use crate::spec::scalars::DurationSpec;
 use crate::spec::values::{self, VolumeSource};
 use crate::spec::{AppFile, At, ProcessSpec, Repo};
 use hmac::{Hmac, Mac};
@@ -70,7 +71,7 @@ fn resolve_app(
     let spec = &app.spec;
     let mut diags = Vec::new();
     let (image, image_at, build) = match (&spec.image, &spec.build) {
-        (Some(i), _) => (values::parse_image(&i.value).expect("validated image reference"), (i.line, i.col), None),
+        (Some(i), _) => (i.reference.clone(), (i.line, i.col), None),
         (None, Some(b)) => {
             let build = resolve_build(repo, app, b, inputs).map_err(|d| vec![d])?;
             (format!("{}:{}", build.repository, build.tag()), (b.line, b.col), Some(build))
@@ -228,21 +229,6 @@ fn networks(repo: &Repo, app: &AppFile, process: &str, serves: bool) -> Vec<Netw
     out
 }
 
-/// `TERM`, `sigterm`, `SIGTERM` → `SIGTERM`; numbers stay numbers: the
-/// engine reports back what it was given, so one spelling keeps drift away.
-fn stop_signal(s: &str) -> String {
-    let s = s.trim();
-    if s.bytes().all(|b| b.is_ascii_digit()) {
-        return s.to_string();
-    }
-    let upper = s.to_ascii_uppercase();
-    if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    }
-}
-
 /// Add each `secret-env` credential's keys as fingerprinted secrets.
 fn secret_env(app: &AppFile, inputs: &Inputs, config: &mut ContainerConfig, diags: &mut Vec<Diagnostic>) {
     for name in &app.spec.secret_env {
@@ -299,26 +285,21 @@ fn base_config(repo: &Repo, app: &AppFile, image: &str) -> ContainerConfig {
         .volumes
         .iter()
         .map(|v| {
-            let v = values::parse_volume(&v.value).expect("validated volume");
-            let (kind, source) = match v.source {
+            let (kind, source) = match &v.source {
                 VolumeSource::Named(n) => (MountKind::Volume, format!("{}_{}", repo.project, n)),
                 VolumeSource::RepoPath(p) => (MountKind::Bind, repo.root.join(p).to_string_lossy().into_owned()),
-                VolumeSource::HostPath(p) => (MountKind::Bind, p),
+                VolumeSource::HostPath(p) => (MountKind::Bind, p.clone()),
             };
-            Mount { kind, source, target: v.target, read_only: v.read_only }
+            Mount { kind, source, target: v.target.clone(), read_only: v.read_only }
         })
         .collect();
     mounts.sort();
     let resources = spec.resources.as_ref();
-    let memory =
-        resources.and_then(|r| r.memory.as_ref()).map(|m| values::parse_memory(&m.value).expect("validated memory"));
-    let nano_cpus = resources.and_then(|r| r.cpus.as_ref()).map(|c| (c.value * 1e9).round() as i64);
+    let memory = resources.and_then(|r| r.memory.as_ref()).map(|m| m.value.0);
+    let nano_cpus = resources.and_then(|r| r.cpus.as_ref()).map(|c| (c.value.0 * 1e9).round() as i64);
     let healthcheck = spec.healthcheck.as_ref().map(|h| {
-        let dur = |d: &Option<At<String>>, default: u64| {
-            d.as_ref()
-                .map(|d| values::parse_duration(&d.value).expect("validated duration"))
-                .unwrap_or(std::time::Duration::from_secs(default))
-                .as_nanos() as i64
+        let dur = |d: &Option<At<DurationSpec>>, default: u64| {
+            d.as_ref().map_or(std::time::Duration::from_secs(default), |d| d.value.0).as_nanos() as i64
         };
         Health {
             test: h.command.value.clone(),
@@ -340,10 +321,10 @@ fn base_config(repo: &Repo, app: &AppFile, image: &str) -> ContainerConfig {
         restart: spec.restart.as_ref().map(|r| r.value).unwrap_or_default(),
         healthcheck,
         platform: spec.platform.as_ref().map(|p| p.value.clone()),
-        stop_signal: spec.stop_signal.as_ref().map(|s| stop_signal(&s.value)),
+        stop_signal: spec.stop_signal.as_ref().map(|s| s.value.as_str().to_string()),
         // The engine counts whole seconds: a fraction rounds up, never down.
         stop_grace_secs: Some(spec.stop_grace_period.as_ref().map_or(crate::desired::DEFAULT_STOP_GRACE_SECS, |g| {
-            let d = values::parse_duration(&g.value).expect("validated duration");
+            let d = g.value.0;
             d.as_secs() + u64::from(d.subsec_nanos() > 0)
         })),
         networks: Vec::new(),
@@ -354,18 +335,15 @@ fn base_config(repo: &Repo, app: &AppFile, image: &str) -> ContainerConfig {
 /// and `PORT` set to the first container port unless the app sets it.
 fn process_config(base: &ContainerConfig, p: &ProcessSpec, replica: u32) -> ContainerConfig {
     let mut c = base.clone();
-    c.command = p.command.as_ref().map(|c| c.argv().expect("validated command"));
+    c.command = p.command.as_ref().map(|c| c.argv().to_vec());
     c.ports = p
         .ports
         .iter()
-        .map(|s| {
-            let ps = values::parse_port(&s.value).expect("validated port");
-            PortBinding {
-                host_ip: ps.host_ip,
-                host_port: ps.host_port + (replica as u16 - 1),
-                container_port: ps.container_port,
-                protocol: ps.protocol,
-            }
+        .map(|ps| PortBinding {
+            host_ip: ps.host_ip.clone(),
+            host_port: ps.host_port + (replica as u16 - 1),
+            container_port: ps.container_port,
+            protocol: ps.protocol.clone(),
         })
         .collect();
     if let Some(first) = c.ports.first() {

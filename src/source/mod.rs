@@ -11,12 +11,16 @@ use std::path::{Path, PathBuf};
 pub struct Snapshot {
     /// Absolute, canonical repository root.
     pub root: PathBuf,
-    /// `berth.yaml`, if present.
+    /// `berth.yaml` (or `berth.yml`), if present.
     pub settings: Option<SourceFile>,
     /// `apps/**/*.yaml` and `*.yml`, sorted by path.
     pub apps: Vec<SourceFile>,
     /// `credentials/*.age`, sorted by path.
     pub credentials: Vec<SourceFile>,
+    /// Files present in both spellings, as (the `.yaml`, read; the `.yml`,
+    /// left out): `berth.yaml` and `berth.yml`, `apps/web.yaml` and
+    /// `apps/web.yml`. `spec` reports each as an error.
+    pub twins: Vec<(String, String)>,
 }
 
 /// One file: its repository-relative path (with `/`) and contents.
@@ -32,20 +36,56 @@ pub enum SourceError {
     Root { path: PathBuf, source: std::io::Error },
     #[error("failed to read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
+    #[error(
+        "{} is not a berth repository: it has neither berth.yaml (or berth.yml) nor an apps/ folder\n  \
+hint: a repository needs apps/<name>.yaml (one file per app) and/or berth.yaml (global settings)",
+        .path.display()
+    )]
+    NotARepository { path: PathBuf },
 }
 
-/// Read a working tree.
+/// Whether `root` is a berth repository: it has `berth.yaml`/`berth.yml` or an `apps/` folder.
+pub fn is_repository(root: &Path) -> bool {
+    SETTINGS_NAMES.iter().any(|n| root.join(n).exists()) || root.join("apps").is_dir()
+}
+
+/// The settings file's names, the preferred one first.
+const SETTINGS_NAMES: [&str; 2] = ["berth.yaml", "berth.yml"];
+
+/// Read a working tree. A folder that is not a repository (neither settings
+/// nor `apps/`) is refused, so no command mistakes it for an empty one.
 pub fn read_working_tree(root: &Path) -> Result<Snapshot, SourceError> {
     let root = root.canonicalize().map_err(|source| SourceError::Root { path: root.to_path_buf(), source })?;
     if !root.is_dir() {
         let source = std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory");
         return Err(SourceError::Root { path: root, source });
     }
-    let settings_path = root.join("berth.yaml");
-    let settings = if settings_path.exists() { Some(read(&root, &settings_path)?) } else { None };
-    let apps = collect(&root, "apps", &["yaml", "yml"])?;
+    if !is_repository(&root) {
+        return Err(SourceError::NotARepository { path: root });
+    }
+    let mut twins = Vec::new();
+    let present: Vec<&str> = SETTINGS_NAMES.into_iter().filter(|n| root.join(n).exists()).collect();
+    if let [yaml, yml] = present[..] {
+        twins.push((yaml.to_string(), yml.to_string()));
+    }
+    let settings = match present.first() {
+        Some(name) => Some(read(&root, &root.join(name))?),
+        None => None,
+    };
+    let mut apps = collect(&root, "apps", &["yaml", "yml"])?;
+    let paths: std::collections::BTreeSet<String> = apps.iter().map(|f| f.path.clone()).collect();
+    apps.retain(|f| {
+        let twin = f.path.strip_suffix(".yml").map(|stem| format!("{stem}.yaml")).filter(|p| paths.contains(p));
+        match twin {
+            Some(yaml) => {
+                twins.push((yaml, f.path.clone()));
+                false
+            }
+            None => true,
+        }
+    });
     let credentials = collect(&root, "credentials", &["age"])?;
-    Ok(Snapshot { root, settings, apps, credentials })
+    Ok(Snapshot { root, settings, apps, credentials, twins })
 }
 
 fn collect(root: &Path, dir: &str, exts: &[&str]) -> Result<Vec<SourceFile>, SourceError> {

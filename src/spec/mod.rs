@@ -1,12 +1,15 @@
 //! Spec: the repository's YAML as typed, validated values with positions.
 //!
-//! Input is a `source::Snapshot` (file bytes, no I/O here); output is a
-//! `Repo` or every `Diagnostic` found. Values that need parsing (ports,
-//! volumes, memory, durations, image references) are checked here with the
-//! pure functions in `values`, which `resolve` reuses.
+//! Input is a `source::Snapshot` (file bytes; the only I/O is validation's
+//! look at repository paths); output is a `Repo` or every `Diagnostic` found.
+//! Values written as strings (ports, volumes, memory, durations, signals,
+//! commands, image references) are parsed once, while deserializing, into
+//! the typed values of `scalars` and `values`; later stages read those.
 
 pub mod at;
+mod extensions;
 mod parse;
+pub mod scalars;
 pub mod types;
 mod validate;
 pub mod values;
@@ -45,6 +48,12 @@ pub struct AppFile {
 /// Parse and validate every file of the snapshot; all problems at once.
 pub fn load(snapshot: &Snapshot) -> Result<Repo, Vec<Diagnostic>> {
     let (settings, apps, mut diags) = parse::parse_all(snapshot);
+    for (yaml, yml) in &snapshot.twins {
+        diags.push(
+            Diagnostic::new(yml, 0, 0, format!("{yml} and {yaml} are two spellings of one file"))
+                .hint(format!("berth reads .yml like .yaml; keep one of them (only {yaml} was read)")),
+        );
+    }
     let repo = validate::validate(snapshot, settings, apps, &mut diags);
     parse::attach_snippets(snapshot, &mut diags);
     sort_by_file(snapshot, &mut diags);

@@ -6,14 +6,18 @@
 //! decided later, in `resolve`.
 
 use super::at::At;
+use super::extensions::top_level;
+use super::scalars::{ByteSize, Cpus, DurationSpec, ImageRef, StopSignal, HINT};
+use super::values::{PortSpec, VolumeSpec};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// `berth.yaml`: global settings of a berth repository.
+/// `berth.yaml`: global settings of a berth repository. Top-level `x-*` keys
+/// are ignored (a place for YAML anchors).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-#[schemars(title = "berth.yaml")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(rename = "Settings", title = "berth.yaml", extend("patternProperties" = { "^x-": {} }))]
 pub struct Settings {
     /// Namespace on the engine; default: the repository folder's name. `[a-z0-9][a-z0-9-]*`
     pub project: Option<At<String>>,
@@ -28,6 +32,8 @@ pub struct Settings {
     #[serde(default)]
     pub insecure_registries: Vec<At<String>>,
 }
+
+top_level!(Settings);
 
 /// Registry properties shared by all apps.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -51,15 +57,16 @@ pub struct CredentialSettings {
     pub default: Option<At<String>>,
 }
 
-/// `apps/<name>.yaml`: one app.
+/// `apps/<name>.yaml`: one app. Top-level `x-*` keys are ignored (a place
+/// for YAML anchors).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-#[schemars(title = "berth app")]
+#[serde(remote = "Self", deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(rename = "AppSpec", title = "berth app", extend("patternProperties" = { "^x-": {} }))]
 pub struct AppSpec {
     /// App name; default: the file stem. Unique in the repository. `[a-z0-9][a-z0-9-]*`
     pub name: Option<At<String>>,
     /// An existing image to deploy, by tag or `@sha256:` digest. Exclusive with `build`.
-    pub image: Option<At<String>>,
+    pub image: Option<At<ImageRef>>,
     /// Build the image from a folder of this repository. Exclusive with `image`.
     pub build: Option<At<BuildSpec>>,
     /// How the runtime image is pulled.
@@ -82,7 +89,7 @@ pub struct AppSpec {
     pub resources: Option<Resources>,
     /// `volume:/path[:ro]` (a named volume, never deleted) or `./repo/path:/path[:ro]` (a bind mount of a repository folder).
     #[serde(default)]
-    pub volumes: Vec<At<String>>,
+    pub volumes: Vec<At<VolumeSpec>>,
     /// Restart policy; default `unless-stopped`.
     pub restart: Option<At<Restart>>,
     /// `true`: berth neither changes nor prunes this app.
@@ -93,9 +100,9 @@ pub struct AppSpec {
     pub healthcheck: Option<At<Healthcheck>>,
     /// Signal that asks the processes to stop, e.g. `SIGTERM`, `SIGQUIT`, `SIGINT`; default: the image's
     /// `STOPSIGNAL`, else `SIGTERM`.
-    pub stop_signal: Option<At<String>>,
+    pub stop_signal: Option<At<StopSignal>>,
     /// How long a container may take to stop after its stop signal before it is killed, e.g. `30s`; default `10s`.
-    pub stop_grace_period: Option<At<String>>,
+    pub stop_grace_period: Option<At<DurationSpec>>,
     /// How a container is replaced: `start-first` (the new one runs before the old one stops) or `stop-first`.
     /// Default: `start-first`, unless the process mounts a named volume or publishes a host port.
     pub update_order: Option<At<UpdateOrder>>,
@@ -103,6 +110,8 @@ pub struct AppSpec {
     #[serde(default)]
     pub networks: Vec<At<String>>,
 }
+
+top_level!(AppSpec);
 
 /// How a container is replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -184,51 +193,89 @@ pub struct ProcessSpec {
     pub replicas: Option<At<u32>>,
     /// `host:container[/tcp|udp]`, optionally `ip:host:container`.
     #[serde(default)]
-    pub ports: Vec<At<String>>,
+    pub ports: Vec<At<PortSpec>>,
 }
 
 /// A process command: `["/start", "web"]`, or `/start web` split like a shell
 /// would (quotes and backslashes honoured, no shell run), as compose does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
-#[serde(untagged)]
-pub enum Command {
-    /// A string, split into words as a shell would.
-    Shell(String),
-    /// The argv, as given.
-    Argv(Vec<String>),
+/// Split once, when the file is read; never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    argv: Vec<String>,
+    /// The string it was split from, when written as one.
+    shell: Option<String>,
+}
+
+impl Command {
+    /// A command from an argv, or `Err` when it is empty.
+    pub fn from_argv(argv: Vec<String>) -> Result<Command, String> {
+        if argv.is_empty() {
+            return Err(format!("`command` is empty{HINT}leave `command` out to run the image's own command"));
+        }
+        Ok(Command { argv, shell: None })
+    }
+
+    /// A string split as a shell would; `Err` says why it cannot be (an unclosed quote).
+    pub fn from_shell(s: &str) -> Result<Command, String> {
+        let argv = shell_words::split(s).map_err(|e| {
+            format!("cannot split command `{s}`: {e}{HINT}close the quote, or write the command as a list: [\"prog\", \"arg\"]")
+        })?;
+        Ok(Command { shell: Some(s.to_string()), ..Command::from_argv(argv)? })
+    }
+
+    /// The argv: a list as given, a string split as a shell would.
+    pub fn argv(&self) -> &[String] {
+        &self.argv
+    }
 }
 
 impl<'de> Deserialize<'de> for Command {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
         struct V;
         impl<'de> serde::de::Visitor<'de> for V {
             type Value = Command;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a command: a list of strings, or a string")
             }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Command, E> {
-                Ok(Command::Shell(s.to_string()))
+            fn visit_str<E: Error>(self, s: &str) -> Result<Command, E> {
+                Command::from_shell(s).map_err(E::custom)
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Command, A::Error> {
                 let mut argv = Vec::new();
                 while let Some(arg) = seq.next_element::<String>()? {
                     argv.push(arg);
                 }
-                Ok(Command::Argv(argv))
+                Command::from_argv(argv).map_err(A::Error::custom)
             }
         }
         d.deserialize_any(V)
     }
 }
 
-impl Command {
-    /// The argv: a list as given, a string split as a shell would. `Err`
-    /// says why a string cannot be split (an unclosed quote).
-    pub fn argv(&self) -> Result<Vec<String>, String> {
-        match self {
-            Command::Argv(v) => Ok(v.clone()),
-            Command::Shell(s) => shell_words::split(s).map_err(|e| format!("cannot split command `{s}`: {e}")),
+impl Serialize for Command {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.shell {
+            Some(shell) => s.serialize_str(shell),
+            None => self.argv.serialize(s),
         }
+    }
+}
+
+impl JsonSchema for Command {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Command".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [
+                { "type": "string", "description": "A string, split into words as a shell would.", "minLength": 1 },
+                { "type": "array", "items": { "type": "string" }, "description": "The argv, as given.", "minItems": 1 }
+            ]
+        })
     }
 }
 
@@ -237,9 +284,9 @@ impl Command {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Resources {
     /// Memory limit such as `512MiB`, `1GiB`, `256m`.
-    pub memory: Option<At<String>>,
-    /// CPU limit in cores, e.g. `0.5`.
-    pub cpus: Option<At<f64>>,
+    pub memory: Option<At<ByteSize>>,
+    /// CPU limit in cores, e.g. `0.5`; at least 0.01.
+    pub cpus: Option<At<Cpus>>,
 }
 
 /// Container restart policy.
@@ -264,11 +311,11 @@ pub struct Healthcheck {
     /// `["CMD", argv…]`, `["CMD-SHELL", "script"]` or `["NONE"]`.
     pub command: At<Vec<String>>,
     /// Time between checks, e.g. `5s`; default 30s.
-    pub interval: Option<At<String>>,
+    pub interval: Option<At<DurationSpec>>,
     /// Time one check may take, e.g. `2s`; default 30s.
-    pub timeout: Option<At<String>>,
+    pub timeout: Option<At<DurationSpec>>,
     /// Failures in a row before unhealthy; default 3.
     pub retries: Option<u32>,
     /// Grace period after start, e.g. `10s`; default 0s.
-    pub start_period: Option<At<String>>,
+    pub start_period: Option<At<DurationSpec>>,
 }

@@ -1,9 +1,10 @@
 //! Values written as strings in the YAML: ports, volumes, memory sizes,
 //! durations, image references and names.
 //!
-//! Pure functions, no I/O: `validate` uses them to report problems with a
-//! position, `resolve` uses them again to get the typed value. Every error is
-//! one line that quotes the offending input and says what was expected.
+//! Pure functions, no I/O. The spec's types call them while the files are
+//! deserialized (see `scalars`), so each value is parsed once and later
+//! stages read the typed result. Every error is one line that quotes the
+//! offending input and says what was expected.
 
 use std::time::Duration;
 

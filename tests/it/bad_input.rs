@@ -93,6 +93,41 @@ fn library_reports_errors_of_all_files_at_once() {
     );
 }
 
+/// The other side of the corpus: `.yml` files and top-level `x-*` keys are
+/// read (anchors under them included), through the library and the CLI.
+#[test]
+fn yml_files_and_extension_keys_are_read() {
+    let tmp = tempfile::tempdir().expect("a temp dir");
+    let repo = tmp.path().join("yml-repo");
+    std::fs::create_dir_all(repo.join("apps/nested")).unwrap();
+    std::fs::write(repo.join("berth.yml"), "x-note: {anything: [goes]}\nproject: yml-repo\n").unwrap();
+    std::fs::write(
+        repo.join("apps/web.yml"),
+        "x-env: &env {LOG: info}\nx-sleep: &sleep [\"sleep\", \"3600\"]\nimage: busybox:1.36\nenv: *env\n\
+processes:\n  web: {command: *sleep}\n  worker: {command: \"sh -c 'sleep 3600'\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("apps/nested/api.yaml"),
+        "image: busybox:1.37\nstop-signal: quit\nstop-grace-period: 30s\n",
+    )
+    .unwrap();
+    let snapshot = berth::source::read_working_tree(&repo).expect("a repository");
+    let loaded = berth::spec::load(&snapshot).unwrap_or_else(|d| panic!("{d:#?}"));
+    assert_eq!(loaded.project, "yml-repo");
+    let names: Vec<&str> = loaded.apps.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["api", "web"]);
+    let web = &loaded.apps[1].spec;
+    let processes = web.processes.as_ref().unwrap();
+    let argv: Vec<Vec<String>> = processes.values().map(|p| p.command.as_ref().unwrap().argv().to_vec()).collect();
+    assert_eq!(argv, [vec!["sleep", "3600"], vec!["sh", "-c", "sleep 3600"]]);
+    assert_eq!(loaded.apps[0].spec.stop_signal.as_ref().unwrap().as_str(), "SIGQUIT");
+
+    let out = berth(&["validate", repo.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("project yml-repo, 2 app(s), 3 container(s)"));
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {

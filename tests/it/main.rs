@@ -9,6 +9,7 @@ mod common;
 
 mod bad_input;
 mod builds;
+mod command_line;
 mod conflicts;
 mod credentials;
 mod engine;

@@ -181,8 +181,13 @@ fn encrypt_refuses_invalid_documents_and_missing_recipients() {
         "kind: registry\nserver: ghcr.io\npassword: hunter2-canary\n",
     );
     let err = fails(&out);
-    assert!(err.contains("credentials/bad.age:1:7: missing key `username`"), "{err}");
+    // Errors name where the document came from: standard input, or the file given.
+    assert!(err.contains("<stdin>:1:7: missing key `username`"), "{err}");
     assert!(!err.contains("hunter2-canary"), "{err}");
+    assert!(!s.credential("bad").exists());
+    std::fs::write(s.path("bad.yaml"), "kind: env\nvalues: {A: b}\nserver: x\n").unwrap();
+    let err = fails(&s.berth(&["secrets", "encrypt", "bad", "--from"]).arg(s.path("bad.yaml")).output().unwrap());
+    assert!(err.contains(&format!("{}:3:9: key `server` does not belong", s.path("bad.yaml").display())), "{err}");
     assert!(!s.credential("bad").exists());
 
     std::fs::write(s.repo().join("berth.yaml"), "project: x\n").unwrap();
@@ -216,6 +221,8 @@ fn ssh_ed25519_keys_are_identities_and_recipients() {
 #[test]
 fn identity_lookup_order() {
     let s = Sandbox::new();
+    // A repository (a folder with neither berth.yaml nor apps/ is refused).
+    std::fs::write(s.repo().join("berth.yaml"), "project: lookup\n").unwrap();
     let keys: Vec<Key> = (1..=4).map(|i| s.keygen(&format!("k{i}.txt"))).collect();
     // One file per key, each readable by that key only.
     for (i, k) in keys.iter().enumerate() {
@@ -345,16 +352,31 @@ fn edit_rewrites_and_leaves_nothing_behind() {
     assert!(!edited_path(&seen).parent().unwrap().exists());
     assert_eq!(std::fs::read(s.credential("ghcr")).unwrap(), before);
 
-    // Invalid YAML (without a terminal to ask on) is refused; the file stays; the temp dir goes.
-    let (invalid, seen) = editor(&s, "echo 'kind: registry' > \"$1\"");
+    // An edit that does not validate (without a terminal to reopen the editor
+    // on) changes nothing, and is kept, privately, in the user's runtime
+    // folder; berth says where and to delete it.
+    let run = s.path("run");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let (invalid, seen) = editor(&s, "printf 'kind: registry\\nusername: bob\\npassword: kept-canary\\n' > \"$1\"");
     let out = s
         .berth(&["--identity", key.file.to_str().unwrap(), "secrets", "edit", "ghcr"])
         .env("EDITOR", &invalid)
+        .env("XDG_RUNTIME_DIR", &run)
         .output();
     let err = fails(&out.unwrap());
-    assert!(err.contains("missing key `server`"), "{err}");
-    assert!(!edited_path(&seen).parent().unwrap().exists());
+    let kept = edited_path(&seen);
+    assert!(kept.starts_with(&run), "{}", kept.display());
+    assert!(err.contains(&format!("{}:1:7: missing key `server`", kept.display())), "{err}");
+    assert!(err.contains(&format!("your edit is kept in {}", kept.display())), "{err}");
+    assert!(err.contains("delete it when done"), "{err}");
+    assert!(!err.contains("kept-canary"), "{err}");
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "kind: registry\nusername: bob\npassword: kept-canary\n");
+    assert_eq!(std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(kept.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
     assert_eq!(std::fs::read(s.credential("ghcr")).unwrap(), before);
+    no_file_contains(&s.repo(), "kept-canary");
+    std::fs::remove_dir_all(kept.parent().unwrap()).unwrap();
 }
 
 #[test]
@@ -491,4 +513,44 @@ registry:\n  credential: web-ghcr-io\n  server: ghcr.io\n  image-repo: acme/web\
     ));
     assert!(err.contains("no app `nope`"), "{err}");
     assert!(!s.credential("nope-ghcr-io").exists());
+}
+
+#[test]
+fn a_second_login_for_one_server_is_reported_at_once() {
+    let s = Sandbox::new();
+    let key = s.keygen("key.txt");
+    s.recipients(&[&key.public]);
+    let apps = s.repo().join("apps");
+    std::fs::create_dir_all(&apps).unwrap();
+    std::fs::write(apps.join("web.yaml"), "image: ghcr.io/acme/web:1\n").unwrap();
+    std::fs::write(apps.join("api.yaml"), "image: ghcr.io/acme/api:1\n").unwrap();
+    std::fs::write(apps.join("other.yaml"), "image: nginx\n").unwrap();
+    let login = |args: &[&str]| {
+        let mut all = vec!["--identity", key.file.to_str().unwrap(), "registry", "login"];
+        all.extend(args);
+        all.extend(["bob", "--password-stdin"]);
+        with_stdin(s.berth(&all), "tok\n")
+    };
+    let out = login(&["ghcr.io"]);
+    ok(&out);
+    assert!(!text(&out.stderr).contains("warning"), "{}", text(&out.stderr));
+
+    // A per-app login beside the shared one: two credentials for ghcr.io.
+    let out = login(&["--app", "web", "ghcr.io"]);
+    ok(&out);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("warning: ghcr.io now has 2 credentials: credentials/ghcr-io.age, credentials/web-ghcr-io.age"),
+        "{err}"
+    );
+    assert!(err.contains("app(s) api use ghcr.io without naming a credential"), "{err}");
+    assert!(err.contains("berth registry logout"), "{err}");
+    // validate agrees: api cannot choose.
+    let out = s.berth(&["--identity", key.file.to_str().unwrap(), "validate"]).output().unwrap();
+    assert!(fails(&out).contains("ghcr"), "{}", text(&out.stderr));
+
+    // Without the identity at hand, the names tell.
+    let out = with_stdin(s.berth(&["registry", "login", "--app", "api", "ghcr.io", "bob", "--password-stdin"]), "t\n");
+    ok(&out);
+    assert!(text(&out.stderr).contains("ghcr.io now has 3 credentials"), "{}", text(&out.stderr));
 }

@@ -4,7 +4,7 @@
 
 use super::Validator;
 use crate::diag::Diagnostic;
-use crate::spec::values;
+use crate::spec::values::PortSpec;
 use crate::spec::AppFile;
 use crate::spec::At;
 
@@ -13,7 +13,7 @@ struct Published<'a> {
     app: &'a str,
     path: &'a str,
     process: &'a str,
-    at: &'a At<String>,
+    at: &'a At<PortSpec>,
     ip: Option<String>,
     first: u32,
     last: u32,
@@ -28,7 +28,7 @@ impl Validator<'_> {
             for (process, spec) in app.spec.processes.iter().flatten() {
                 let replicas = spec.replicas.as_ref().map_or(1, |r| r.value);
                 for at in &spec.ports {
-                    let Ok(port) = values::parse_port(at) else { continue };
+                    let port = &at.value;
                     if replicas == 0 {
                         continue;
                     }
@@ -49,10 +49,10 @@ impl Validator<'_> {
                         path: &app.path,
                         process,
                         at,
-                        ip: port.host_ip.filter(|ip| ip != "0.0.0.0" && ip != "::"),
+                        ip: port.host_ip.clone().filter(|ip| ip != "0.0.0.0" && ip != "::"),
                         first,
                         last: last.min(65535),
-                        protocol: port.protocol,
+                        protocol: port.protocol.clone(),
                     });
                 }
             }

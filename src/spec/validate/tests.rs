@@ -11,13 +11,15 @@ fn snapshot(root: PathBuf, settings: Option<&str>, apps: &[(&str, &str)], creds:
         settings: settings.map(|s| SourceFile { path: "berth.yaml".into(), bytes: s.as_bytes().to_vec() }),
         apps: apps.iter().map(|(p, b)| SourceFile { path: p.to_string(), bytes: b.as_bytes().to_vec() }).collect(),
         credentials: creds.iter().map(|c| SourceFile { path: format!("credentials/{c}.age"), bytes: vec![] }).collect(),
+        twins: vec![],
     }
 }
 
+/// Parse and validate, as `spec::load` does: parse errors and semantic ones together.
 fn run(snap: &Snapshot) -> (Repo, Vec<Diagnostic>) {
     let (settings, apps, mut diags) = parse::parse_all(snap);
-    assert!(diags.is_empty(), "parse errors: {diags:?}");
     let repo = validate(snap, settings, apps, &mut diags);
+    diags.sort_by_key(|d| (d.file.clone(), d.line, d.col));
     (repo, diags)
 }
 
@@ -167,4 +169,111 @@ fn symlinked_context_escapes() {
             "apps/f.yaml: build context `services` has no Dockerfile",
         ]
     );
+}
+
+#[test]
+fn networks() {
+    assert_eq!(check(&[("apps/web.yaml", "image: nginx\nnetworks: [proxy, backend_1]\n")]), Vec::<String>::new());
+    assert!(one("image: nginx\nnetworks: [\"bad name\"]\n").starts_with("apps/web.yaml:2:12: invalid network name"));
+    assert_eq!(
+        one("image: nginx\nnetworks: [proxy, db, proxy]\n"),
+        "apps/web.yaml:2:23: network `proxy` is listed twice (first at line 2)"
+    );
+    let snap = snapshot(
+        std::env::temp_dir(),
+        Some("project: shop\n"),
+        &[("apps/web.yaml", "image: nginx\nnetworks:\n  - shop_default\n")],
+        &[],
+    );
+    let d = &run(&snap).1;
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!((d[0].line, d[0].message.as_str()), (3, "`shop_default` is the project network"));
+    assert!(d[0].hint.as_deref().unwrap().contains("joins it already"));
+    assert!(one("image: nginx\nnetworks: [host]\n").contains("cannot be joined"));
+}
+
+#[test]
+fn update_order_start_first_needs_free_host_ports() {
+    let errs = check(&[(
+        "apps/web.yaml",
+        "image: nginx\nupdate-order: start-first\nprocesses:\n  worker: {}\n  web:\n    ports: [\"8080:80\"]\n",
+    )]);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].starts_with("apps/web.yaml:2:15: `update-order: start-first` cannot replace process `web`"),
+        "{}",
+        errs[0]
+    );
+    assert!(errs[0].contains("host port 8080 (line 6)"), "{}", errs[0]);
+    // stop-first, no ports, or no replicas: fine.
+    assert!(check(&[(
+        "apps/a.yaml",
+        "image: nginx\nupdate-order: stop-first\nprocesses:\n  web: {ports: [\"8080:80\"]}\n"
+    )])
+    .is_empty());
+    assert!(check(&[("apps/a.yaml", "image: nginx\nupdate-order: start-first\nvolumes: [\"data:/d\"]\n")]).is_empty());
+    assert!(check(&[(
+        "apps/a.yaml",
+        "image: nginx\nupdate-order: start-first\nprocesses:\n  web: {replicas: 0, ports: [\"8080:80\"]}\n"
+    )])
+    .is_empty());
+}
+
+#[test]
+fn container_names_must_not_collide() {
+    let errs = check(&[
+        ("apps/web-api.yaml", "image: nginx\nprocesses:\n  x: {}\n"),
+        ("apps/web.yaml", "image: nginx\nprocesses:\n  api-x: {}\n  web: {}\n"),
+    ]);
+    assert_eq!(
+        errs,
+        ["apps/web.yaml:3:3: app `web` process `api-x` and app `web-api` process `x` (apps/web-api.yaml:3:3) make the same container names: tmp-web-api-x-<replica>"]
+    );
+    // The default process `web` counts too.
+    let errs =
+        check(&[("apps/a-web.yaml", "image: nginx\n"), ("apps/a.yaml", "image: nginx\nprocesses:\n  web-web: {}\n")]);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(errs[0].contains("(apps/a-web.yaml)"), "{}", errs[0]);
+}
+
+#[test]
+fn bind_mount_sources_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(root.join("conf")).unwrap();
+    std::fs::write(root.join("site.conf"), "x").unwrap();
+    let snap = snapshot(
+        root,
+        Some("project: demo\n"),
+        &[(
+            "apps/web.yaml",
+            "image: nginx\nvolumes:\n  - ./conf:/etc/app:ro\n  - ./site.conf:/etc/site.conf\n  - ./nope:/nope\n",
+        )],
+        &[],
+    );
+    let errs: Vec<String> = run(&snap).1.iter().map(|d| format!("{}:{}: {}", d.file, d.line, d.message)).collect();
+    assert_eq!(errs, ["apps/web.yaml:5: volume source ./nope does not exist in the repository"]);
+}
+
+#[test]
+fn no_follow_on_errors_from_blanked_keys() {
+    // `image` in error (or misspelt): no "an app needs image or build" as well.
+    assert_eq!(check(&[("apps/web.yaml", "image: [nginx]\n")]).len(), 1);
+    assert_eq!(check(&[("apps/web.yaml", "imag: nginx\n")]).len(), 1);
+    assert_eq!(check(&[("apps/web.yaml", "build: {context: [x]}\n")]).len(), 1);
+    // A `dockerfile:` in error: the default Dockerfile is not looked for.
+    assert_eq!(check(&[("apps/web.yaml", "build: {context: ., dockerfile: [x]}\n")]).len(), 1);
+    // A `name:` in error: no complaint about the file name standing in for it.
+    assert_eq!(check(&[("apps/my_app.yaml", "name: [x]\nimage: nginx\n")]).len(), 1);
+    // A berth.yaml `project:` in error: the folder name is not checked.
+    let snap = snapshot(PathBuf::from("/tmp/My_Repo"), Some("project: [x]\n"), &[], &[]);
+    assert_eq!(run(&snap).1.len(), 1);
+}
+
+#[test]
+fn settings_file_spelt_yml() {
+    let mut snap = snapshot(PathBuf::from("/tmp/ok"), Some("project: Not_Ok\nregistry: {server: \"a b\"}\n"), &[], &[]);
+    snap.settings.as_mut().unwrap().path = "berth.yml".into();
+    let files: Vec<String> = run(&snap).1.iter().map(|d| format!("{}:{}", d.file, d.line)).collect();
+    assert_eq!(files, ["berth.yml:1", "berth.yml:2"]);
 }
