@@ -8,13 +8,14 @@
 #   -r RUNS       replaces per case, median and worst reported (default 5)
 #   --berth PATH  berth binary (default target/release/berth, built if missing)
 #
-# Two cases, each an httpd answering on a free host port, polled over HTTP
+# Three cases, each an httpd answering on a free host port, polled over HTTP
 # every 10 ms from this host while `berth apply` replaces it (an env change):
-#   quick  the process exits at once on SIGTERM;
-#   slow   the process takes 2 s to stop after SIGTERM (a database flushing).
+#   - the process exits at once on SIGTERM;
+#   - it stops serving at once, then takes 2 s to exit (a database flushing);
+#   - it ignores SIGTERM, with `stop-grace-period: 3s` (then SIGKILL).
 # Downtime is the longest window in which no request got an answer. It
-# should be the process's own stop time plus the new container's start, not
-# a fixed grace period. Needs a running engine and busybox:1.36
+# should be the process's own stop time (at most the grace period) plus the
+# new container's start, not a fixed 10 s. Needs a running engine and busybox:1.36
 # (tests/fixtures/make-images.sh). Everything it creates is removed on exit.
 set -euo pipefail
 
@@ -48,14 +49,15 @@ mkdir -p "$work/repo/apps"
 echo "project: $project" >"$work/repo/berth.yaml"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("",0)); print(s.getsockname()[1])')
 
-app() { # app STOP_SECONDS GENERATION
+app() { # app TRAP GENERATION [EXTRA]: TRAP runs on SIGTERM ($! is httpd)
     cat >"$work/repo/apps/web.yaml" <<EOF
 image: busybox:1.36
 processes:
   web:
-    command: ["sh", "-c", "trap 'sleep $1; exit 0' TERM; mkdir -p /www && echo up > /www/index.html && httpd -f -p 4000 -h /www & wait"]
+    command: ["sh", "-c", "trap '$1' TERM; mkdir -p /www && echo up > /www/index.html && httpd -f -p 4000 -h /www & while true; do wait; done"]
     ports: ["$port:4000"]
 env: {GENERATION: "$2"}
+${3:-}
 EOF
 }
 
@@ -81,15 +83,15 @@ print(f"{worst:.2f}", flush=True)
 EOF
 poller() { python3 "$work/poll.py" "$port"; }
 
-measure() { # measure STOP_SECONDS LABEL
+measure() { # measure TRAP EXTRA LABEL
     local gaps=() gen
-    app "$1" 0
-    "$BERTH" apply "$work/repo" --auto-approve >/dev/null
+    app "$1" 0 "$2"
+    "$BERTH" apply "$work/repo" --auto-approve >/dev/null 2>&1
     for ((i = 1; i <= RUNS; i++)); do
-        app "$1" "$i"
+        app "$1" "$i" "$2"
         coproc POLL { poller; }
         sleep 0.3
-        "$BERTH" apply "$work/repo" --auto-approve >/dev/null
+        "$BERTH" apply "$work/repo" --auto-approve >/dev/null 2>&1
         sleep 0.3
         echo done >&"${POLL[1]}"
         read -r gen <&"${POLL[0]}"
@@ -99,11 +101,12 @@ measure() { # measure STOP_SECONDS LABEL
     sorted=$(printf '%s\n' "${gaps[@]}" | sort -n)
     median=$(echo "$sorted" | sed -n "$(((RUNS + 1) / 2))p")
     worst=$(echo "$sorted" | tail -n 1)
-    printf '| %-52s | %6ss | %6ss |\n' "$2" "$median" "$worst"
+    printf '| %-52s | %6ss | %6ss |\n' "$3" "$median" "$worst"
 }
 
 echo "berth $("$BERTH" --version | head -n1), $(docker version --format 'engine {{.Server.Version}}'), $RUNS replaces per case"
 printf '| %-52s | %7s | %7s |\n' "one replica with a host port, replaced (stop-first)" median worst
 printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..54})" "---------" "---------"
-measure 0 "process stops at once on SIGTERM"
-measure 2 "process takes 2 s to stop (grace period 10 s)"
+measure 'kill $!; exit 0' "" "exits at once on SIGTERM"
+measure 'kill $!; sleep 2; exit 0' "" "stops serving, then takes 2 s to exit"
+measure '' "stop-grace-period: 3s" "ignores SIGTERM; stop-grace-period 3s"

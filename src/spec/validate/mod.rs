@@ -49,6 +49,7 @@ pub(super) fn validate(
     }
     v.duplicate_apps(&files, &blanked);
     v.container_names(&files, &blanked);
+    v.network_aliases(&files, &blanked);
     v.port_clashes(&files);
     if !settings_blanked.touches(&["registry"]) {
         v.push_targets(&files, &blanked, &settings);

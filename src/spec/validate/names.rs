@@ -91,4 +91,42 @@ container names: {}-{joined}-<replica>",
             }
         }
     }
+
+    /// On the project network an app answers to `<app>` (through its `web`
+    /// or only process) and each process to `<app>-<process>`: app `web-api`
+    /// and app `web` process `api` would both answer to `web-api`.
+    pub(super) fn network_aliases(&mut self, files: &[AppFile], blanked: &[Blanked]) {
+        let apps: BTreeMap<&str, &AppFile> = files
+            .iter()
+            .zip(blanked)
+            .filter(|(f, b)| !b.touches(&["processes"]) && serves(f))
+            .map(|(f, _)| (f.name.as_str(), f))
+            .collect();
+        for (f, blanked) in files.iter().zip(blanked) {
+            if blanked.touches(&["processes"]) {
+                continue;
+            }
+            let processes: Vec<(&str, u32, u32)> = match &f.spec.processes {
+                Some(p) => p.keys().map(|k| (k.value.as_str(), k.line, k.col)).collect(),
+                None => vec![(DEFAULT_PROCESS, 0, 0)],
+            };
+            for (process, line, col) in processes {
+                let alias = format!("{}-{process}", f.name);
+                let Some(other) = apps.get(alias.as_str()).filter(|o| o.name != f.name) else { continue };
+                let message = format!(
+                    "app `{}` process `{process}` answers to `{alias}` on the project network, the name of app `{alias}` ({})",
+                    f.name, other.path
+                );
+                self.push(
+                    Diagnostic::new(&f.path, line, col, message)
+                        .hint("apps reach each other by these names; rename the app or the process"),
+                );
+            }
+        }
+    }
+}
+
+/// Whether the app's own name is an alias: it has a `web` process or only one.
+fn serves(f: &AppFile) -> bool {
+    f.spec.processes.as_ref().is_none_or(|p| p.len() == 1 || p.keys().any(|k| k.value == DEFAULT_PROCESS))
 }

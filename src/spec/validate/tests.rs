@@ -237,6 +237,24 @@ fn container_names_must_not_collide() {
 }
 
 #[test]
+fn network_aliases_must_not_collide() {
+    let errs = check(&[
+        ("apps/web-api.yaml", "image: nginx\n"),
+        ("apps/web.yaml", "image: nginx\nprocesses:\n  api: {}\n  web: {}\n"),
+    ]);
+    assert_eq!(
+        errs,
+        ["apps/web.yaml:3:3: app `web` process `api` answers to `web-api` on the project network, the name of app `web-api` (apps/web-api.yaml)"]
+    );
+    // An app with several processes and no `web` has no alias of its own.
+    let errs = check(&[
+        ("apps/web-api.yaml", "image: nginx\nprocesses:\n  a: {}\n  b: {}\n"),
+        ("apps/web.yaml", "image: nginx\nprocesses:\n  api: {}\n  web: {}\n"),
+    ]);
+    assert!(errs.is_empty(), "{errs:#?}");
+}
+
+#[test]
 fn bind_mount_sources_exist() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
