@@ -65,11 +65,7 @@ impl Validator<'_> {
             if blanked.touches(&["processes"]) {
                 continue;
             }
-            let processes: Vec<(&str, u32, u32)> = match &f.spec.processes {
-                Some(p) => p.keys().map(|k| (k.value.as_str(), k.line, k.col)).collect(),
-                None => vec![(DEFAULT_PROCESS, 0, 0)],
-            };
-            for (process, line, col) in processes {
+            for (process, line, col) in processes(f) {
                 let joined = format!("{}-{process}", f.name);
                 match seen.get(&joined) {
                     Some((file, app, other, l, c)) if *app != f.name => {
@@ -106,11 +102,7 @@ container names: {}-{joined}-<replica>",
             if blanked.touches(&["processes"]) {
                 continue;
             }
-            let processes: Vec<(&str, u32, u32)> = match &f.spec.processes {
-                Some(p) => p.keys().map(|k| (k.value.as_str(), k.line, k.col)).collect(),
-                None => vec![(DEFAULT_PROCESS, 0, 0)],
-            };
-            for (process, line, col) in processes {
+            for (process, line, col) in processes(f) {
                 let alias = format!("{}-{process}", f.name);
                 let Some(other) = apps.get(alias.as_str()).filter(|o| o.name != f.name) else { continue };
                 let message = format!(
@@ -123,6 +115,14 @@ container names: {}-{joined}-<replica>",
                 );
             }
         }
+    }
+}
+
+/// An app's process names and where each is declared (the default `web`: nowhere).
+fn processes(f: &AppFile) -> Vec<(&str, u32, u32)> {
+    match &f.spec.processes {
+        Some(p) => p.keys().map(|k| (k.value.as_str(), k.line, k.col)).collect(),
+        None => vec![(DEFAULT_PROCESS, 0, 0)],
     }
 }
 
