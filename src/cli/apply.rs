@@ -106,7 +106,9 @@ pub(super) fn report(outcome: &crate::apply::Outcome) -> u8 {
         println!("Apply complete: {} action(s) done.", outcome.done);
         return EXIT_OK;
     }
-    let apps: std::collections::BTreeSet<&str> = outcome.failed.iter().map(|f| f.app.as_str()).collect();
+    // The project network belongs to no app.
+    let apps: std::collections::BTreeSet<&str> =
+        outcome.failed.iter().map(|f| if f.app.is_empty() { "(the project)" } else { f.app.as_str() }).collect();
     println!("Apply finished with errors: {} action(s) done, {} failed.", outcome.done, outcome.failed.len());
     eprintln!("error: apply failed for app(s): {}", apps.into_iter().collect::<Vec<_>>().join(", "));
     for f in &outcome.failed {
