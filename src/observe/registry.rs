@@ -10,11 +10,11 @@
 //! leave that part of the plan unknown; 401/403 and 404 are errors that say
 //! what to do. It decides nothing about what to pull or run.
 //!
-//! Image references are parsed with oci-client's `Reference`; the requests
-//! themselves go through reqwest (the client oci-client is built on), since
-//! oci-client's `Client` keeps neither the status code nor the headers of a
-//! failed answer (429's `ratelimit-*`), falls back from `HEAD` to `GET`, and
-//! keeps the first login it saw per registry for later calls.
+//! Image references are parsed with `spec::reference::ImageRef`; the
+//! requests go through reqwest, not oci-client, whose `Client` keeps neither
+//! the status code nor the headers of a failed answer (429's
+//! `ratelimit-*`), falls back from `HEAD` to `GET`, and keeps the first
+//! login it saw per registry for later calls.
 
 mod auth;
 mod endpoint;
@@ -25,6 +25,7 @@ mod wire;
 pub use endpoint::{is_loopback, CA_ENV, DOCKER_CERTS_D};
 pub use error::RegistryError;
 
+use crate::spec::reference::{ImageRef, DOCKER_HUB};
 use auth::{Authorization, Challenge};
 use backon::{ExponentialBuilder, Retryable};
 use endpoint::{Endpoint, Trust};
@@ -141,20 +142,20 @@ struct Target {
 
 impl Target {
     fn parse(image: &str) -> Result<Self, RegistryError> {
-        let r = oci_client::Reference::try_from(image)
+        let r = ImageRef::parse(image)
             .map_err(|e| RegistryError::InvalidReference { image: image.to_string(), message: e.to_string() })?;
-        let (registry, host, mut repo) = (r.registry().to_string(), r.resolve_registry().to_string(), r.repository());
-        let hub = crate::spec::values::is_docker_hub(&registry);
-        let library;
-        if hub && !repo.contains('/') {
-            library = format!("library/{repo}");
-            repo = &library;
-        }
+        // Every alias of Docker Hub (`registry-1.docker.io/busybox` too) is
+        // one registry, answering on one host.
+        let hub = crate::spec::values::is_docker_hub(r.registry());
+        let repo = match hub && !r.repository().contains('/') {
+            true => format!("library/{}", r.repository()),
+            false => r.repository().to_string(),
+        };
         Ok(Self {
             image: image.to_string(),
-            registry: if hub { "docker.io".into() } else { registry },
-            host: if hub { HUB_API.into() } else { host },
-            repo: repo.to_string(),
+            registry: if hub { DOCKER_HUB.into() } else { r.registry().to_string() },
+            host: if hub { HUB_API.into() } else { r.registry().to_string() },
+            repo,
             reference: r.digest().or(r.tag()).unwrap_or("latest").to_string(),
             by_digest: r.digest().is_some(),
         })

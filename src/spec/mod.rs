@@ -7,6 +7,7 @@
 
 pub mod at;
 mod parse;
+pub mod reference;
 pub mod types;
 mod validate;
 pub mod values;
