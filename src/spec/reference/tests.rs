@@ -16,10 +16,13 @@ fn err(s: &str) -> RefError {
     }
 }
 
+/// Input, registry, repository, tag, digest, normalized.
+type Case<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>, &'a str);
+
 #[test]
 fn normalizes_as_docker_pull() {
     let sha512 = format!("sha512:{}", "f".repeat(128));
-    let cases: &[(&str, &str, &str, Option<&str>, Option<&str>, &str)] = &[
+    let cases: &[Case] = &[
         ("busybox", "docker.io", "library/busybox", Some("latest"), None, "docker.io/library/busybox:latest"),
         ("busybox:1.36", "docker.io", "library/busybox", Some("1.36"), None, "docker.io/library/busybox:1.36"),
         ("acme/web:v1", "docker.io", "acme/web", Some("v1"), None, "docker.io/acme/web:v1"),
