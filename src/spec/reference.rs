@@ -30,6 +30,13 @@
 //! characters, and a digest one of sha256, sha384 or sha512 of the right
 //! length, in lowercase hex. With neither tag nor digest the tag is
 //! `latest`.
+//!
+//! Where the oci-spec crate (berth's parser before) differed from the
+//! engine, this follows the engine, so a reference the engine would refuse
+//! is refused at validation: non-ASCII tags, uppercase hex in a digest and
+//! a bare 64-hex image id are errors; `Acme/web` names the host `Acme`
+//! (oci-spec read `docker.io/Acme/web`); the 255-character limit counts
+//! the normalized name. IPv6 hosts (`[::1]:5000/app`) are refused by both.
 
 use std::fmt;
 use std::str::FromStr;
