@@ -18,6 +18,9 @@
 #   --no-hyperfine  time with a bash loop (date +%s%N) even if hyperfine exists
 #   -v              show hyperfine's own output
 #
+# It runs benches/startup.sh first (the start-up target: `berth validate` of
+# a one-app repo <= 25 ms) and prints its tables after its own.
+#
 # Needs: a running Docker engine, docker-compose (1.29), curl, jq, the image
 # busybox:1.36 (tests/fixtures/make-images.sh makes it). Uses only the local
 # engine socket; nothing is pulled, nothing listens on a port. Everything it
@@ -262,6 +265,12 @@ LOAD_START=$(cut -d" " -f1-3 /proc/loadavg)
 berth_teardown() { berth_down "$BP"; }
 compose_teardown() { compose_down; }
 
+say "0/3 start-up (benches/startup.sh, before any bench container exists)…"
+STARTUP_ARGS=(--berth "$BERTH")
+((USE_HF)) || STARTUP_ARGS+=(--no-hyperfine)
+((VERBOSE)) && STARTUP_ARGS+=(-v)
+bash "$ROOT/benches/startup.sh" "${STARTUP_ARGS[@]}" >"$WORK/startup.txt" || die "benches/startup.sh failed"
+
 say "1/3 create $N containers from empty (engine otherwise free of bench containers)…"
 time_create berth_create4 "berth apply (parallelism 4)" "berth.project=$BP" berth_teardown \
     "$BERTH" apply "$WORK/repo" --auto-approve
@@ -383,5 +392,6 @@ trow "berth no-op plan / (raw list + parse)" "${R_FLOOR}x" "<=" "2x" "$(verdict 
 trow "berth create (par. 4) / compose create" "${R_CREATE}x" "<=" "0.8x" "$(verdict "$R_CREATE" "<=" 0.8)"
 trow "  (same with --parallelism 8, for information)" "${R_CREATE8}x" "<=" "0.8x" "$(verdict "$R_CREATE8" "<=" 0.8)"
 trow "berth plan, $BIG apps ($BIGWHAT)" "$(fmt "${MED[$BIGK]}")" "<=" "1 s" "$(verdict "${MED[$BIGK]}" "<=" 1)"
+cat "$WORK/startup.txt"
 echo
 echo "Total bench time: $(fmt "$(ns_to_s $((T_END - T_START)))"). Reproduce: bash benches/compare.sh${ARGS:+ $ARGS}"

@@ -71,7 +71,13 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
         }
     };
     let fingerprint_key = crate::state::fingerprint_key().map_err(PipelineError::FingerprintKey)?;
-    let order = crate::source::credentials_added_order(&snapshot.root);
+    // The git history walk reads every commit (tens of ms in a long
+    // history); it only ranks registry credentials when berth.yaml names no
+    // default.
+    let named_default = repo.settings.credentials.as_ref().is_some_and(|c| c.default.is_some());
+    let registries = credentials.items.values().any(|c| matches!(c.kind, CredentialKind::Registry(_)));
+    let order = (registries && !named_default).then(|| crate::source::credentials_added_order(&snapshot.root));
+    let order = order.flatten();
     let contexts = crate::resolve::build_contexts(&repo)
         .into_iter()
         .map(|(context, dockerfile)| {

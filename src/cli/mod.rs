@@ -130,24 +130,38 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.exit_code() == 0 { EXIT_OK } else { EXIT_ERROR });
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let load = crate::pipeline::LoadOptions { identity: cli.identity.clone() };
-    let code = runtime.block_on(async {
-        match cli.command {
-            Command::Validate(a) => validate::run(&a.repo, &load),
-            Command::Plan(a) => plan::run_plan(a, &load).await,
-            Command::Drift(a) => plan::run_drift(a, &load).await,
-            Command::Apply(a) => apply::run(a, &load).await,
-            Command::Report(a) => report::run(a, &load).await,
-            Command::Rollback(a) => rollback::run(a, &load).await,
+    // Commands that never touch the engine or a registry start no runtime
+    // (and its worker threads).
+    let code = match cli.command {
+        Command::Validate(a) => validate::run(&a.repo, &load),
+        Command::Schema { out } => schema(&out),
+        command => run_async(command, &load),
+    };
+    ExitCode::from(code.unwrap_or_else(|e| report(&e)))
+}
+
+/// The commands that talk to the engine or a registry, or hold signals
+/// (`secrets edit`), on a tokio runtime.
+fn run_async(command: Command, load: &crate::pipeline::LoadOptions) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("failed to start berth's async runtime: {e}"))?;
+    runtime.block_on(async {
+        match command {
+            Command::Validate(_) | Command::Schema { .. } => unreachable!("run without a runtime"),
+            Command::Plan(a) => plan::run_plan(a, load).await,
+            Command::Drift(a) => plan::run_drift(a, load).await,
+            Command::Apply(a) => apply::run(a, load).await,
+            Command::Report(a) => report::run(a, load).await,
+            Command::Rollback(a) => rollback::run(a, load).await,
             Command::Secrets(a) => secrets::run(a, &crate::secrets::SecretsContext { identity: load.identity.clone() }),
             Command::Registry(a) => {
                 registry::run(a, &crate::secrets::SecretsContext { identity: load.identity.clone() })
             }
-            Command::Schema { out } => schema(&out),
         }
-    });
-    ExitCode::from(code.unwrap_or_else(|e| report(&e)))
+    })
 }
 
 fn schema(out: &std::path::Path) -> Result<u8, anyhow::Error> {

@@ -478,7 +478,7 @@ pub fn normalize(reference: &str) -> Option<String> {
     if reference.starts_with("<none>") {
         return None;
     }
-    reference.parse::<oci_client::Reference>().ok().map(|r| r.whole())
+    crate::spec::reference::ImageRef::parse(reference).ok().map(|r| r.whole())
 }
 
 /// Consumes a progress stream, surfacing the first error in it.

@@ -10,11 +10,11 @@
 //! leave that part of the plan unknown; 401/403 and 404 are errors that say
 //! what to do. It decides nothing about what to pull or run.
 //!
-//! Image references are parsed with oci-client's `Reference`; the requests
-//! themselves go through reqwest (the client oci-client is built on), since
-//! oci-client's `Client` keeps neither the status code nor the headers of a
-//! failed answer (429's `ratelimit-*`), falls back from `HEAD` to `GET`, and
-//! keeps the first login it saw per registry for later calls.
+//! Image references are parsed with `spec::reference::ImageRef`; the
+//! requests go through reqwest, not oci-client, whose `Client` keeps neither
+//! the status code nor the headers of a failed answer (429's
+//! `ratelimit-*`), falls back from `HEAD` to `GET`, and keeps the first
+//! login it saw per registry for later calls.
 
 mod auth;
 mod endpoint;
@@ -25,9 +25,10 @@ mod wire;
 pub use endpoint::{is_loopback, CA_ENV, DOCKER_CERTS_D};
 pub use error::RegistryError;
 
+use crate::spec::reference::{ImageRef, DOCKER_HUB};
 use auth::{Authorization, Challenge};
 use backon::{ExponentialBuilder, Retryable};
-use endpoint::{Endpoint, Trust};
+use endpoint::{Clients, Endpoint, Trust};
 use error::{from_status, unreachable, Context};
 use manifest::Parsed;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LINK, WWW_AUTHENTICATE};
@@ -35,7 +36,7 @@ use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use wire::Meter;
 
@@ -69,6 +70,13 @@ pub struct RegistryOptions {
     pub certs_d: Option<PathBuf>,
 }
 
+/// The CA sources of `RegistryOptions` and the environment, read lazily.
+struct TrustFrom {
+    pems: Vec<Vec<u8>>,
+    env_ca: Option<PathBuf>,
+    certs_d: PathBuf,
+}
+
 /// A registry login, held in memory only.
 #[derive(Clone)]
 pub struct Login {
@@ -89,13 +97,17 @@ impl From<&super::PullAuth> for Login {
     }
 }
 
-/// Reads from container registries. Cheap to share: one HTTP client per
-/// registry host, made on first use.
+/// Reads from container registries. Cheap to make and to share: the CAs
+/// are read at the first call, and one HTTP client (with its TLS set-up) is
+/// made per registry host on first use.
 pub struct RegistryClient {
     insecure: Vec<String>,
+    /// Where the CAs come from, until the first call reads them.
+    trust_from: TrustFrom,
     /// The CAs, or why they could not be read (reported by every call).
-    trust: Result<Trust, RegistryError>,
+    trust: OnceLock<Result<Trust, RegistryError>>,
     endpoints: Mutex<HashMap<String, Endpoint>>,
+    clients: Clients,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -141,20 +153,20 @@ struct Target {
 
 impl Target {
     fn parse(image: &str) -> Result<Self, RegistryError> {
-        let r = oci_client::Reference::try_from(image)
+        let r = ImageRef::parse(image)
             .map_err(|e| RegistryError::InvalidReference { image: image.to_string(), message: e.to_string() })?;
-        let (registry, host, mut repo) = (r.registry().to_string(), r.resolve_registry().to_string(), r.repository());
-        let hub = crate::spec::values::is_docker_hub(&registry);
-        let library;
-        if hub && !repo.contains('/') {
-            library = format!("library/{repo}");
-            repo = &library;
-        }
+        // Every alias of Docker Hub (`registry-1.docker.io/busybox` too) is
+        // one registry, answering on one host.
+        let hub = crate::spec::values::is_docker_hub(r.registry());
+        let repo = match hub && !r.repository().contains('/') {
+            true => format!("library/{}", r.repository()),
+            false => r.repository().to_string(),
+        };
         Ok(Self {
             image: image.to_string(),
-            registry: if hub { "docker.io".into() } else { registry },
-            host: if hub { HUB_API.into() } else { host },
-            repo: repo.to_string(),
+            registry: if hub { DOCKER_HUB.into() } else { r.registry().to_string() },
+            host: if hub { HUB_API.into() } else { r.registry().to_string() },
+            repo,
             reference: r.digest().or(r.tag()).unwrap_or("latest").to_string(),
             by_digest: r.digest().is_some(),
         })
@@ -170,8 +182,10 @@ impl RegistryClient {
         let certs_d = opts.certs_d.unwrap_or_else(|| PathBuf::from(DOCKER_CERTS_D));
         Self {
             insecure: opts.insecure,
-            trust: Trust::load(&opts.extra_ca_pem, env_ca, certs_d),
+            trust_from: TrustFrom { pems: opts.extra_ca_pem, env_ca, certs_d },
+            trust: OnceLock::new(),
             endpoints: Mutex::new(HashMap::new()),
+            clients: Clients::default(),
         }
     }
 
@@ -577,7 +591,9 @@ impl RegistryClient {
     }
 
     fn trust(&self) -> Result<&Trust, RegistryError> {
-        self.trust.as_ref().map_err(Clone::clone)
+        let from = &self.trust_from;
+        let trust = self.trust.get_or_init(|| Trust::load(&from.pems, from.env_ca.clone(), from.certs_d.clone()));
+        trust.as_ref().map_err(Clone::clone)
     }
 
     /// The endpoint for `host`, made once (again with `https` after a
@@ -588,7 +604,7 @@ impl RegistryClient {
         match endpoints.get(host) {
             Some(ep) if !https || !ep.plain => Ok(ep.clone()),
             _ => {
-                let ep = Endpoint::new(host, &self.insecure, trust, https)?;
+                let ep = Endpoint::new(host, &self.insecure, trust, https, &self.clients)?;
                 endpoints.insert(host.to_string(), ep.clone());
                 Ok(ep)
             }

@@ -254,7 +254,7 @@ fn platform_offered(app: &DesiredApp, observed: &Observed) -> Result<(), String>
 
 /// `registry/repo@digest` for a tagged reference, as the engine lists pulled digests.
 fn digest_ref(image: &str, digest: &str) -> Option<String> {
-    let r: oci_client::Reference = image.parse().ok()?;
+    let r = crate::spec::reference::ImageRef::parse(image).ok()?;
     Some(format!("{}/{}@{}", r.registry(), r.repository(), digest))
 }
 

@@ -9,6 +9,7 @@
 pub mod at;
 mod extensions;
 mod parse;
+pub mod reference;
 pub mod scalars;
 pub mod types;
 mod validate;

@@ -6,6 +6,7 @@
 //! stages read the typed result. Every error is one line that quotes the
 //! offending input and says what was expected.
 
+use super::reference::{ImageRef, RefError};
 use std::time::Duration;
 
 /// A published port: `[ip:]host:container[/proto]`.
@@ -246,12 +247,12 @@ pub fn parse_image(s: &str) -> Result<String, String> {
     if let Some(repo) = uppercase_repository(s) {
         return Err(format!("invalid reference format: repository name ({repo}) must be lowercase"));
     }
-    match oci_client::Reference::try_from(s) {
+    match ImageRef::parse(s) {
         Ok(r) => Ok(r.whole()),
         Err(e) if s.chars().any(char::is_whitespace) => {
             Err(format!("invalid reference format: `{s}` contains whitespace ({e})"))
         }
-        Err(oci_client::ParseError::ReferenceInvalidFormat) => Err(format!("invalid reference format: `{s}`")),
+        Err(RefError::InvalidFormat) => Err(format!("invalid reference format: `{s}`")),
         Err(e) => Err(format!("invalid reference format: `{s}`: {e}")),
     }
 }
@@ -459,7 +460,7 @@ pub fn normalize_server(s: &str) -> String {
 
 /// The registry host of an image reference (`nginx` → `docker.io`).
 pub fn image_registry(image: &str) -> String {
-    match image.parse::<oci_client::Reference>() {
+    match ImageRef::parse(image) {
         Ok(r) => normalize_server(r.registry()),
         Err(_) => "docker.io".to_string(),
     }

@@ -15,8 +15,10 @@
 //! without verifying anything (see tests/it/registry.rs).
 
 use super::RegistryError;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Where the engine (and berth) look for per-registry CAs.
@@ -123,13 +125,43 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// The endpoint for `host` under the scheme rule (`force_https` after a
-    /// server said it speaks only HTTPS).
-    pub fn new(host: &str, insecure: &[String], trust: &Trust, force_https: bool) -> Result<Self, RegistryError> {
+    /// server said it speaks only HTTPS); its client from `clients` unless
+    /// the host has CAs of its own.
+    pub fn new(
+        host: &str,
+        insecure: &[String],
+        trust: &Trust,
+        force_https: bool,
+        clients: &Clients,
+    ) -> Result<Self, RegistryError> {
         let host_cas = trust.host_cas(host)?;
         let plain = !force_https && plain_http(host, insecure, !host_cas.is_empty());
-        let http = client(host, trust, host_cas)?;
+        let http = match host_cas.is_empty() {
+            true => clients.shared(host, trust)?,
+            false => client(host, trust, host_cas)?,
+        };
         let scheme = if plain { "http" } else { "https" };
         Ok(Self { base: format!("{scheme}://{host}"), http, plain })
+    }
+}
+
+/// The HTTP clients of the hosts without CAs of their own: one for loopback
+/// hosts (no proxy), one for the others. Making a client sets up TLS, which
+/// reads the system's CA bundle (tens of milliseconds with OpenSSL 3), so
+/// it is done once, not per host (a registry and its token service).
+#[derive(Default)]
+pub struct Clients(Mutex<HashMap<bool, reqwest::Client>>);
+
+impl Clients {
+    fn shared(&self, host: &str, trust: &Trust) -> Result<reqwest::Client, RegistryError> {
+        let mut made = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let loopback = is_loopback(host);
+        if let Some(c) = made.get(&loopback) {
+            return Ok(c.clone());
+        }
+        let c = client(host, trust, Vec::new())?;
+        made.insert(loopback, c.clone());
+        Ok(c)
     }
 }
 
@@ -208,6 +240,22 @@ mod tests {
         let err = Trust::load(&[], Some("/nonexistent/ca.pem".into()), DOCKER_CERTS_D.into()).err().unwrap();
         assert!(err.to_string().contains("BERTH_REGISTRY_CA=/nonexistent/ca.pem"), "{err}");
         assert!(!err.is_unknown_state());
+    }
+
+    #[test]
+    fn hosts_without_their_own_cas_share_two_clients() {
+        let dir = tempfile::tempdir().unwrap();
+        let trust = Trust { general: vec![], certs_d: dir.path().to_path_buf() };
+        let clients = Clients::default();
+        for host in ["ghcr.io", "auth.docker.io", "127.0.0.1:5000", "localhost:5001", "registry.lan:5000"] {
+            let ep = Endpoint::new(host, &["registry.lan:5000".into()], &trust, false, &clients).unwrap();
+            assert_eq!(ep.plain, is_loopback(host) || host == "registry.lan:5000", "{host}");
+        }
+        let made = |c: &Clients| c.0.lock().unwrap().len();
+        assert_eq!(made(&clients), 2, "one client for loopback hosts, one for the others");
+        // `force_https` changes the scheme, not the client.
+        assert!(!Endpoint::new("127.0.0.1:5000", &[], &trust, true, &clients).unwrap().plain);
+        assert_eq!(made(&clients), 2);
     }
 
     #[test]
