@@ -12,19 +12,20 @@
 //! in errors.
 
 mod body;
+mod calls;
 mod images;
 mod live;
 mod ready;
 
 use super::{
-    labels, BuildLog, BuildRequest, ContainerState, Engine, EngineError, Observed, ObservedContainer, ObservedNetwork,
-    PullAuth, ResourceUpdate, SecretEnv,
+    labels, BuildLog, BuildRequest, Engine, EngineError, Observed, ObservedContainer, ObservedNetwork, PullAuth,
+    ResourceUpdate, SecretEnv,
 };
-use crate::desired::{ContainerConfig, DesiredContainer, NetworkAttachment};
-use backon::{ExponentialBuilder, Retryable};
+use crate::desired::{DesiredContainer, NetworkAttachment};
+use backon::Retryable;
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
-use bollard::models::{ContainerSummary, ImageSummary};
+use bollard::models::ContainerSummary;
 use bollard::models::{ContainerUpdateBody, NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
@@ -32,10 +33,12 @@ use bollard::query_parameters::{
     RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::Docker;
-use futures_util::{Stream, StreamExt};
+use calls::{backoff, call, describe, drain, is_transient, is_transient_registry_message, read, status, unreached};
+use futures_util::StreamExt;
+pub use live::normalize;
+use live::{image_map, observed_container};
 use ready::Readiness;
-use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -432,280 +435,5 @@ impl Engine for DockerEngine {
 
     async fn platform(&self) -> Result<String, EngineError> {
         images::engine_platform(self).await
-    }
-}
-
-/// One listed container as berth sees it.
-fn observed_container(s: ContainerSummary) -> ObservedContainer {
-    let name = summary_name(&s);
-    let labels = s.labels.unwrap_or_default();
-    let label = |k: &str| labels.get(k).cloned();
-    ObservedContainer {
-        id: s.id.unwrap_or_default(),
-        name,
-        app: label(labels::APP).unwrap_or_default(),
-        process: label(labels::PROCESS).unwrap_or_default(),
-        replica: label(labels::REPLICA).and_then(|r| r.parse().ok()).unwrap_or(0),
-        state: s.state.map(|st| ContainerState::parse(st.as_ref())).unwrap_or(ContainerState::Unknown),
-        image_id: s.image_id.unwrap_or_default(),
-        spec_hash: label(labels::SPEC_HASH),
-        config: label(labels::CONFIG).and_then(|json| serde_json::from_str::<ContainerConfig>(&json).ok()),
-        live: None,
-    }
-}
-
-/// A listed container's name, without the leading `/`.
-fn summary_name(s: &ContainerSummary) -> String {
-    s.names.as_ref().and_then(|n| n.first()).map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default()
-}
-
-/// Normalized reference (tag or digest) → image id, for every local image.
-fn image_map(images: &[ImageSummary]) -> BTreeMap<String, String> {
-    let mut map = BTreeMap::new();
-    for img in images {
-        for r in img.repo_tags.iter().chain(&img.repo_digests) {
-            if let Some(norm) = normalize(r) {
-                map.insert(norm, img.id.clone());
-            }
-        }
-    }
-    map
-}
-
-/// `busybox:1.36` → `docker.io/library/busybox:1.36`; `None` for untagged
-/// placeholders and anything that does not parse.
-pub fn normalize(reference: &str) -> Option<String> {
-    if reference.starts_with("<none>") {
-        return None;
-    }
-    crate::spec::reference::ImageRef::parse(reference).ok().map(|r| r.whole())
-}
-
-/// Consumes a progress stream, surfacing the first error in it.
-async fn drain<T>(stream: impl Stream<Item = Result<T, BollardError>>) -> Result<(), BollardError> {
-    futures_util::pin_mut!(stream);
-    while let Some(item) = stream.next().await {
-        item?;
-    }
-    Ok(())
-}
-
-/// The backoff for retried calls: 4 more tries within about 3 seconds.
-fn backoff() -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(2))
-        .with_max_times(4)
-        .with_jitter()
-}
-
-/// A read call, retried while the engine fails transiently.
-async fn read<T, F, Fut>(f: F) -> Result<T, BollardError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, BollardError>>,
-{
-    f.retry(backoff())
-        .when(is_transient)
-        .notify(|e, d| tracing::debug!("engine call failed ({}); retrying in {d:?}", describe(e)))
-        .await
-}
-
-/// A mutation, retried only when the request never reached the engine.
-async fn unreached<T, F, Fut>(f: F) -> Result<T, BollardError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, BollardError>>,
-{
-    f.retry(backoff())
-        .when(is_unreached)
-        .notify(|e, d| tracing::debug!("engine unreachable ({}); retrying in {d:?}", describe(e)))
-        .await
-}
-
-/// Connection failures, resets, timeouts and 5xx answers: worth another try
-/// for a call that may safely run twice.
-fn is_transient(e: &BollardError) -> bool {
-    match e {
-        BollardError::DockerResponseServerError { status_code, .. } => *status_code >= 500 || *status_code == 429,
-        BollardError::RequestTimeoutError | BollardError::HyperResponseError { .. } => true,
-        BollardError::IOError { err } => matches!(
-            err.kind(),
-            std::io::ErrorKind::ConnectionRefused
-                | std::io::ErrorKind::ConnectionReset
-                | std::io::ErrorKind::ConnectionAborted
-                | std::io::ErrorKind::BrokenPipe
-                | std::io::ErrorKind::UnexpectedEof
-                | std::io::ErrorKind::TimedOut
-        ),
-        _ => is_unreached(e),
-    }
-}
-
-/// The request could not be sent at all (refused, no socket yet).
-fn is_unreached(e: &BollardError) -> bool {
-    match e {
-        BollardError::HyperLegacyError { err } => err.is_connect(),
-        BollardError::IOError { err } => err.kind() == std::io::ErrorKind::ConnectionRefused,
-        _ => false,
-    }
-}
-
-/// Registry failures the engine reports inside a pull stream that are worth
-/// another try: rate limits, 5xx, timeouts, dropped connections.
-fn is_transient_registry_message(msg: &str) -> bool {
-    let m = msg.to_ascii_lowercase();
-    [
-        "toomanyrequests",
-        "too many requests",
-        "status: 5",
-        "status code 5",
-        "500 internal server error",
-        "502 bad gateway",
-        "503 service unavailable",
-        "504 gateway timeout",
-        "i/o timeout",
-        "tls handshake timeout",
-        "connection reset",
-        "unexpected eof",
-        "timeout exceeded",
-    ]
-    .iter()
-    .any(|needle| m.contains(needle))
-}
-
-fn status(e: &BollardError) -> Option<u16> {
-    match e {
-        BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
-        _ => None,
-    }
-}
-
-/// The engine's own words for a failure, with the cause chain.
-fn describe(e: &BollardError) -> String {
-    match e {
-        BollardError::DockerResponseServerError { message, .. } => message.trim().to_string(),
-        BollardError::DockerStreamError { error } => error.trim().to_string(),
-        BollardError::RequestTimeoutError => "the engine did not answer in time".to_string(),
-        // "client error (Connect): tcp connect error: …": the root cause says it.
-        BollardError::HyperLegacyError { err } => {
-            let mut cause: &dyn std::error::Error = err;
-            while let Some(next) = cause.source() {
-                cause = next;
-            }
-            cause.to_string()
-        }
-        _ => {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(s) = source {
-                let s_text = s.to_string();
-                if !text.contains(&s_text) {
-                    text.push_str(": ");
-                    text.push_str(&s_text);
-                }
-                source = s.source();
-            }
-            text
-        }
-    }
-}
-
-/// Maps a bollard error to `EngineError::Call` for `action`.
-fn call(action: impl Into<String>) -> impl FnOnce(BollardError) -> EngineError {
-    let action = action.into();
-    move |e| EngineError::Call { action, message: describe(&e) }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use bollard::models::ContainerSummaryStateEnum;
-
-    #[test]
-    fn normalizes_references() {
-        assert_eq!(normalize("busybox:1.36").as_deref(), Some("docker.io/library/busybox:1.36"));
-        assert_eq!(normalize("localhost:5000/app-web:3").as_deref(), Some("localhost:5000/app-web:3"));
-        assert_eq!(normalize("<none>:<none>"), None);
-        assert_eq!(normalize("<none>@<none>"), None);
-        let digest = format!("busybox@sha256:{}", "a".repeat(64));
-        assert_eq!(normalize(&digest), Some(format!("docker.io/library/busybox@sha256:{}", "a".repeat(64))));
-    }
-
-    #[test]
-    fn image_map_has_tags_and_digests() {
-        let img = ImageSummary {
-            id: "sha256:1".into(),
-            repo_tags: vec!["busybox:1.36".into(), "busybox:latest".into()],
-            repo_digests: vec!["<none>@<none>".into()],
-            ..Default::default()
-        };
-        let none =
-            ImageSummary { id: "sha256:2".into(), repo_tags: vec!["<none>:<none>".into()], ..Default::default() };
-        let map = image_map(&[img, none]);
-        assert_eq!(map.len(), 2);
-        assert_eq!(map["docker.io/library/busybox:1.36"], "sha256:1");
-        assert_eq!(map["docker.io/library/busybox:latest"], "sha256:1");
-    }
-
-    #[test]
-    fn reads_labels_and_config_from_a_listing() {
-        let config = ContainerConfig { image: "docker.io/library/busybox:1.36".into(), ..Default::default() };
-        let labels = HashMap::from([
-            ("berth.project".to_string(), "demo".to_string()),
-            ("berth.app".to_string(), "web".to_string()),
-            ("berth.process".to_string(), "worker".to_string()),
-            ("berth.replica".to_string(), "2".to_string()),
-            ("berth.spec-hash".to_string(), "h".to_string()),
-            ("berth.config".to_string(), serde_json::to_string(&config).unwrap()),
-        ]);
-        let s = ContainerSummary {
-            id: Some("abc".into()),
-            names: Some(vec!["/demo-web-worker-2".into()]),
-            image_id: Some("sha256:1".into()),
-            labels: Some(labels),
-            state: Some(ContainerSummaryStateEnum::RUNNING),
-            ..Default::default()
-        };
-        let c = observed_container(s);
-        assert_eq!(c.name, "demo-web-worker-2");
-        assert_eq!((c.app.as_str(), c.process.as_str(), c.replica), ("web", "worker", 2));
-        assert_eq!(c.state, ContainerState::Running);
-        assert_eq!(c.spec_hash.as_deref(), Some("h"));
-        assert_eq!(c.config, Some(config));
-    }
-
-    #[test]
-    fn an_unreadable_config_label_is_none() {
-        let s = ContainerSummary {
-            labels: Some(HashMap::from([("berth.config".to_string(), "{not json".to_string())])),
-            ..Default::default()
-        };
-        let c = observed_container(s);
-        assert_eq!(c.config, None);
-        assert_eq!(c.state, ContainerState::Unknown);
-    }
-
-    #[test]
-    fn transient_failures_are_told_apart() {
-        let server = |code| BollardError::DockerResponseServerError { status_code: code, message: "x".into() };
-        assert!(is_transient(&server(500)));
-        assert!(is_transient(&server(503)));
-        assert!(!is_transient(&server(404)));
-        assert!(!is_transient(&server(409)));
-        let refused = BollardError::IOError { err: std::io::Error::from(std::io::ErrorKind::ConnectionRefused) };
-        assert!(is_transient(&refused) && is_unreached(&refused));
-        let reset = BollardError::IOError { err: std::io::Error::from(std::io::ErrorKind::ConnectionReset) };
-        assert!(is_transient(&reset) && !is_unreached(&reset));
-        assert!(is_transient_registry_message("toomanyrequests: You have reached your pull rate limit"));
-        assert!(is_transient_registry_message("Get \"https://r/v2/\": net/http: TLS handshake timeout"));
-        assert!(!is_transient_registry_message("pull access denied for x, repository does not exist"));
-        assert!(!is_transient_registry_message("unauthorized: authentication required"));
-    }
-
-    #[test]
-    fn engine_messages_are_quoted_plainly() {
-        let e = BollardError::DockerResponseServerError { status_code: 404, message: "No such container: x\n".into() };
-        assert_eq!(call("start container x")(e).to_string(), "failed to start container x: No such container: x");
     }
 }

@@ -1,19 +1,19 @@
-//! What the engine really runs: an inspect read back as the fields berth
-//! declares (`Live`), and the listing of containers outside the project
-//! (`OtherContainer`). Pure, so the mapping is unit-tested without an engine;
-//! `docker.rs` makes the calls.
+//! The engine's answers as berth's types: the listing of the project's
+//! containers (labels, state) and of the others (`OtherContainer`), the
+//! image list, and an inspect read back as the fields berth declares
+//! (`Live`: what the engine really runs). Pure, so the mapping is
+//! unit-tested without an engine; `docker.rs` makes the calls.
 //!
 //! Values are normalized the way `resolve` writes them (sorted ports and
 //! mounts, `None` for "not set"), so a container berth created reads back
 //! equal to its desired config, and only a real change shows as drift.
 
-use super::normalize;
 use crate::desired::{ContainerConfig, Health, Mount, MountKind, NetworkAttachment, PortBinding};
-use crate::observe::{HostPort, Live, OtherContainer, RawEnv};
+use crate::observe::{labels, ContainerState, HostPort, Live, ObservedContainer, OtherContainer, RawEnv};
 use crate::spec::Restart;
 use bollard::models::{
-    ContainerInspectResponse, ContainerSummary, ContainerSummaryStateEnum, MountType, PortSummaryTypeEnum,
-    RestartPolicyNameEnum,
+    ContainerInspectResponse, ContainerSummary, ContainerSummaryStateEnum, ImageSummary, MountType,
+    PortSummaryTypeEnum, RestartPolicyNameEnum,
 };
 use std::collections::BTreeMap;
 
@@ -167,7 +167,7 @@ pub(super) fn other(s: &ContainerSummary, project_label: &str) -> OtherContainer
     networks.sort();
     OtherContainer {
         id: s.id.clone().unwrap_or_default(),
-        name: super::summary_name(s),
+        name: summary_name(s),
         project: s.labels.as_ref().and_then(|l| l.get(project_label)).cloned(),
         running,
         ports,
@@ -175,12 +175,58 @@ pub(super) fn other(s: &ContainerSummary, project_label: &str) -> OtherContainer
     }
 }
 
+/// One listed container as berth sees it.
+pub(super) fn observed_container(s: ContainerSummary) -> ObservedContainer {
+    let name = summary_name(&s);
+    let labels = s.labels.unwrap_or_default();
+    let label = |k: &str| labels.get(k).cloned();
+    ObservedContainer {
+        id: s.id.unwrap_or_default(),
+        name,
+        app: label(labels::APP).unwrap_or_default(),
+        process: label(labels::PROCESS).unwrap_or_default(),
+        replica: label(labels::REPLICA).and_then(|r| r.parse().ok()).unwrap_or(0),
+        state: s.state.map(|st| ContainerState::parse(st.as_ref())).unwrap_or(ContainerState::Unknown),
+        image_id: s.image_id.unwrap_or_default(),
+        spec_hash: label(labels::SPEC_HASH),
+        config: label(labels::CONFIG).and_then(|json| serde_json::from_str::<ContainerConfig>(&json).ok()),
+        live: None,
+    }
+}
+
+/// A listed container's name, without the leading `/`.
+pub(super) fn summary_name(s: &ContainerSummary) -> String {
+    s.names.as_ref().and_then(|n| n.first()).map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default()
+}
+
+/// Normalized reference (tag or digest) → image id, for every local image.
+pub(super) fn image_map(images: &[ImageSummary]) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    for img in images {
+        for r in img.repo_tags.iter().chain(&img.repo_digests) {
+            if let Some(norm) = normalize(r) {
+                map.insert(norm, img.id.clone());
+            }
+        }
+    }
+    map
+}
+
+/// `busybox:1.36` → `docker.io/library/busybox:1.36`; `None` for untagged
+/// placeholders and anything that does not parse.
+pub fn normalize(reference: &str) -> Option<String> {
+    if reference.starts_with("<none>") {
+        return None;
+    }
+    crate::spec::reference::ImageRef::parse(reference).ok().map(|r| r.whole())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use bollard::models::{
-        ContainerConfig as BConfig, ContainerState, EndpointSettings, HealthConfig, HostConfig, NetworkSettings,
-        PortBinding as BPort, PortSummary, RestartPolicy,
+        ContainerConfig as BConfig, ContainerState as BState, EndpointSettings, HealthConfig, HostConfig,
+        NetworkSettings, PortBinding as BPort, PortSummary, RestartPolicy,
     };
     use std::collections::HashMap;
 
@@ -238,7 +284,7 @@ mod tests {
                 )])),
                 ..Default::default()
             }),
-            state: Some(ContainerState { exit_code: Some(0), ..Default::default() }),
+            state: Some(BState { exit_code: Some(0), ..Default::default() }),
             ..Default::default()
         }
     }
@@ -320,5 +366,69 @@ mod tests {
         assert!(o.ports.iter().all(|p| p.port == 8080));
         let stopped = ContainerSummary { state: Some(ContainerSummaryStateEnum::EXITED), ..s };
         assert!(other(&stopped, "berth.project").ports.is_empty());
+    }
+
+    #[test]
+    fn normalizes_references() {
+        assert_eq!(normalize("busybox:1.36").as_deref(), Some("docker.io/library/busybox:1.36"));
+        assert_eq!(normalize("localhost:5000/app-web:3").as_deref(), Some("localhost:5000/app-web:3"));
+        assert_eq!(normalize("<none>:<none>"), None);
+        assert_eq!(normalize("<none>@<none>"), None);
+        let digest = format!("busybox@sha256:{}", "a".repeat(64));
+        assert_eq!(normalize(&digest), Some(format!("docker.io/library/busybox@sha256:{}", "a".repeat(64))));
+    }
+
+    #[test]
+    fn image_map_has_tags_and_digests() {
+        let img = ImageSummary {
+            id: "sha256:1".into(),
+            repo_tags: vec!["busybox:1.36".into(), "busybox:latest".into()],
+            repo_digests: vec!["<none>@<none>".into()],
+            ..Default::default()
+        };
+        let none =
+            ImageSummary { id: "sha256:2".into(), repo_tags: vec!["<none>:<none>".into()], ..Default::default() };
+        let map = image_map(&[img, none]);
+        assert_eq!(map.len(), 2);
+        assert_eq!(map["docker.io/library/busybox:1.36"], "sha256:1");
+        assert_eq!(map["docker.io/library/busybox:latest"], "sha256:1");
+    }
+
+    #[test]
+    fn reads_labels_and_config_from_a_listing() {
+        let config = ContainerConfig { image: "docker.io/library/busybox:1.36".into(), ..Default::default() };
+        let labels = HashMap::from([
+            ("berth.project".to_string(), "demo".to_string()),
+            ("berth.app".to_string(), "web".to_string()),
+            ("berth.process".to_string(), "worker".to_string()),
+            ("berth.replica".to_string(), "2".to_string()),
+            ("berth.spec-hash".to_string(), "h".to_string()),
+            ("berth.config".to_string(), serde_json::to_string(&config).unwrap()),
+        ]);
+        let s = ContainerSummary {
+            id: Some("abc".into()),
+            names: Some(vec!["/demo-web-worker-2".into()]),
+            image_id: Some("sha256:1".into()),
+            labels: Some(labels),
+            state: Some(ContainerSummaryStateEnum::RUNNING),
+            ..Default::default()
+        };
+        let c = observed_container(s);
+        assert_eq!(c.name, "demo-web-worker-2");
+        assert_eq!((c.app.as_str(), c.process.as_str(), c.replica), ("web", "worker", 2));
+        assert_eq!(c.state, ContainerState::Running);
+        assert_eq!(c.spec_hash.as_deref(), Some("h"));
+        assert_eq!(c.config, Some(config));
+    }
+
+    #[test]
+    fn an_unreadable_config_label_is_none() {
+        let s = ContainerSummary {
+            labels: Some(HashMap::from([("berth.config".to_string(), "{not json".to_string())])),
+            ..Default::default()
+        };
+        let c = observed_container(s);
+        assert_eq!(c.config, None);
+        assert_eq!(c.state, ContainerState::Unknown);
     }
 }

@@ -2,13 +2,13 @@
 //! resolve), then plan (observe → diff). `plan`, `apply`, `drift` and later
 //! `watch` differ only in what they do with the resulting `Plan`.
 
-use crate::apply::{ApplySecrets, ContextSource, Targets};
-use crate::desired::{Desired, DesiredBuild, EnvValue};
+use crate::apply::{ContextSource, Targets};
+use crate::desired::{Desired, DesiredBuild};
 use crate::diag::Diagnostic;
 use crate::observe::registry::{ImagePlatforms, Login, RegistryClient, RegistryError, RegistryOptions};
-use crate::observe::{ContainerState, Engine, EngineError, HostPort, Observed, PullAuth, RemoteDigest};
+use crate::observe::{Engine, EngineError, Observed, RemoteDigest};
 use crate::plan::diff::DiffOptions;
-use crate::plan::{ActionDetail, Plan, Queries};
+use crate::plan::{Plan, Queries};
 use crate::secrets::{CredentialKind, Credentials};
 use crate::source::SourceError;
 use crate::spec::Repo;
@@ -17,6 +17,11 @@ use futures_util::future::join_all;
 use secrecy::ExposeSecret;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+mod look;
+mod saved;
+
+pub use saved::{check_saved_plan, saved_plan_secrets};
 
 /// How to load a repository.
 #[derive(Debug, Clone, Default)]
@@ -153,8 +158,8 @@ pub async fn plan_pinned(
 ) -> Result<Plan, PipelineError> {
     let project = &loaded.desired.project;
     let mut observed = engine.observe(project).await?;
-    declared_env(&mut observed, &loaded.desired, &loaded.fingerprint_key);
-    look_around(engine, &loaded.desired, &mut observed).await?;
+    look::declared_env(&mut observed, &loaded.desired, &loaded.fingerprint_key);
+    look::around(engine, &loaded.desired, &mut observed).await?;
     observed.history = History::of(project).load().map_err(PipelineError::History)?;
     if let Some((app, pin)) = pin {
         observed.history.entry(app.to_string()).or_default().pin = Some(pin);
@@ -172,99 +177,6 @@ pub async fn plan_pinned(
     let mut plan = crate::plan::diff(&loaded.desired, &observed, &diff_opts);
     plan.notes.splice(0..0, loaded.notes.iter().cloned());
     Ok(plan)
-}
-
-/// Keep of each container's live env only the keys its spec declares, a
-/// secret one as the fingerprint its value would have: the planner compares
-/// like with like, and no secret value outlives this step.
-fn declared_env(observed: &mut Observed, desired: &Desired, key: &[u8]) {
-    let wanted: std::collections::BTreeMap<(&str, &str, u32), &crate::desired::DesiredContainer> = desired
-        .apps
-        .iter()
-        .flat_map(|a| &a.containers)
-        .map(|c| ((c.app.as_str(), c.process.as_str(), c.replica), c))
-        .collect();
-    for c in &mut observed.containers {
-        let Some(live) = c.live.as_mut() else { continue };
-        let raw = std::mem::take(&mut live.raw_env);
-        let Some(want) = wanted.get(&(c.app.as_str(), c.process.as_str(), c.replica)) else { continue };
-        for (k, declared) in &want.config.env {
-            let Some(value) = raw.0.get(k) else { continue };
-            let seen = match declared {
-                EnvValue::Plain(_) => EnvValue::Plain(value.clone()),
-                EnvValue::Secret { credential, .. } => EnvValue::Secret {
-                    credential: credential.clone(),
-                    fingerprint: crate::resolve::fingerprint(key, credential, k, value),
-                },
-            };
-            live.config.env.insert(k.clone(), seen);
-        }
-    }
-}
-
-/// What only some plans need, asked only then: the engine's CPU count (an
-/// app limits cpus), the platform of local images (an app sets
-/// `platform:`), and which desired host ports another process holds (the
-/// engine runs on this host).
-async fn look_around(engine: &dyn Engine, desired: &Desired, observed: &mut Observed) -> Result<(), PipelineError> {
-    let apps: Vec<&crate::desired::DesiredApp> = desired.apps.iter().filter(|a| !a.suspended).collect();
-    let containers = || apps.iter().flat_map(|a| &a.containers);
-    if containers().any(|c| c.config.nano_cpus.is_some()) {
-        observed.engine_cpus = Some(engine.cpus().await?);
-    }
-    for app in &apps {
-        let explicit = app.containers.first().is_some_and(|c| c.config.platform.is_some());
-        if explicit && observed.images.contains_key(&app.image) && !observed.local_platforms.contains_key(&app.image) {
-            if let Some(p) = engine.image_platform(&app.image).await? {
-                observed.local_platforms.insert(app.image.clone(), p);
-            }
-        }
-    }
-    if engine_is_local() {
-        let published: Vec<HostPort> = observed
-            .others
-            .iter()
-            .flat_map(|o| o.ports.iter().cloned())
-            .chain(observed.containers.iter().filter(|c| c.state == ContainerState::Running).flat_map(|c| {
-                c.live.iter().flat_map(|l| &l.config.ports).map(|p| HostPort {
-                    ip: p.host_ip.clone(),
-                    port: p.host_port,
-                    protocol: p.protocol.clone(),
-                })
-            }))
-            .collect();
-        let wanted: std::collections::BTreeSet<HostPort> = containers()
-            .flat_map(|c| &c.config.ports)
-            .map(|p| HostPort { ip: p.host_ip.clone(), port: p.host_port, protocol: p.protocol.clone() })
-            .filter(|p| !published.iter().any(|q| q.clashes(p)))
-            .collect();
-        if !wanted.is_empty() {
-            observed.busy_ports = tokio::task::spawn_blocking(move || wanted.into_iter().filter(in_use).collect())
-                .await
-                .unwrap_or_default();
-        }
-    }
-    Ok(())
-}
-
-/// The engine listens on this host's socket, so its host ports are this host's.
-fn engine_is_local() -> bool {
-    std::env::var("DOCKER_HOST").map_or(true, |h| h.is_empty() || h.starts_with("unix://"))
-}
-
-/// Whether binding the port fails because something holds it.
-fn in_use(p: &HostPort) -> bool {
-    let ip: std::net::IpAddr = match p.ip.as_deref().map(str::parse) {
-        Some(Ok(ip)) => ip,
-        Some(Err(_)) => return false,
-        None => std::net::Ipv4Addr::UNSPECIFIED.into(),
-    };
-    let addr = std::net::SocketAddr::new(ip, p.port);
-    let taken = |e: std::io::Error| e.kind() == std::io::ErrorKind::AddrInUse;
-    match p.protocol.as_str() {
-        "udp" => std::net::UdpSocket::bind(addr).err().is_some_and(taken),
-        _ => std::net::TcpListener::bind(addr).err().is_some_and(taken),
-    }
 }
 
 /// A registry client that speaks to the repository's insecure registries.
@@ -356,96 +268,4 @@ async fn ask(engine: &dyn Engine, loaded: &Loaded, q: &Queries, observed: &mut O
     observed.platforms.extend(p);
     observed.engine_platform = own?;
     Ok(())
-}
-
-impl Loaded {
-    /// The secret values `plan` needs at apply time, from memory. A secret
-    /// whose value no longer matches the plan's fingerprint makes the plan
-    /// stale: applying it would run something other than what was shown.
-    pub fn apply_secrets(&self, plan: &Plan) -> Result<ApplySecrets, PipelineError> {
-        apply_secrets(plan, &self.credentials, &self.fingerprint_key)
-    }
-}
-
-/// A saved plan applies only to the state it was made against: the engine
-/// as it is now and the registry answers it relied on, asked again, must
-/// give the plan's fingerprint.
-pub async fn check_saved_plan(engine: &dyn Engine, plan: &Plan, opts: &LoadOptions) -> Result<(), PipelineError> {
-    let observed = engine.observe(&plan.project).await?;
-    let mut now = std::collections::BTreeMap::new();
-    if !plan.registry.is_empty() {
-        let snapshot = crate::source::read_working_tree(Path::new(&plan.repo))?;
-        let credentials = decrypt(&snapshot, opts, &[]).map_err(PipelineError::Invalid)?;
-        let client = saved_plan_registry(plan);
-        for (image, answer) in &plan.registry {
-            let cred = answer.credential.as_deref();
-            let login = cred
-                .and_then(|c| credentials.registry(c))
-                .map(|l| Login { username: l.username.clone(), password: l.password.expose_secret().to_string() });
-            let digest = client.digest(image, login.as_ref(), cred).await.map_err(|e| {
-                PipelineError::StalePlan(format!("cannot ask the registry what {image} resolves to now ({e})"))
-            })?;
-            now.insert(image.clone(), crate::plan::RegistryAnswer { digest, credential: answer.credential.clone() });
-        }
-    }
-    if crate::plan::diff::fingerprint(&observed, &plan.images, &plan.project, &now) != plan.observed_fingerprint {
-        return Err(PipelineError::StalePlan("the engine or a registry changed since it was made".into()));
-    }
-    Ok(())
-}
-
-/// Load just the credentials of a saved plan's repository.
-pub fn saved_plan_secrets(plan: &Plan, opts: &LoadOptions) -> Result<ApplySecrets, PipelineError> {
-    let snapshot = crate::source::read_working_tree(Path::new(&plan.repo))?;
-    let recipients = Vec::new();
-    let credentials = decrypt(&snapshot, opts, &recipients).map_err(PipelineError::Invalid)?;
-    let key = crate::state::fingerprint_key().map_err(PipelineError::FingerprintKey)?;
-    apply_secrets(plan, &credentials, &key)
-}
-
-fn apply_secrets(plan: &Plan, credentials: &Credentials, key: &[u8]) -> Result<ApplySecrets, PipelineError> {
-    let mut out = ApplySecrets::default();
-    let mut login = |name: &String| -> Result<(), PipelineError> {
-        let Some(CredentialKind::Registry(l)) = credentials.items.get(name).map(|c| &c.kind) else {
-            return Err(PipelineError::StalePlan(format!("registry credential `{name}` is gone")));
-        };
-        let auth = PullAuth {
-            server: l.server.clone(),
-            username: l.username.clone(),
-            password: l.password.expose_secret().to_string(),
-        };
-        out.logins.insert(name.clone(), auth);
-        Ok(())
-    };
-    for a in &plan.actions {
-        match &a.detail {
-            ActionDetail::Pull { credential: Some(name), .. } | ActionDetail::Push { credential: Some(name), .. } => {
-                login(name)?
-            }
-            ActionDetail::Build { build, .. } => build.credentials.iter().try_for_each(&mut login)?,
-            ActionDetail::Create { container } | ActionDetail::Replace { container, .. } => {
-                for (env_key, v) in &container.config.env {
-                    let EnvValue::Secret { credential, fingerprint } = v else { continue };
-                    let value = match credentials.items.get(credential).map(|c| &c.kind) {
-                        Some(CredentialKind::Env(set)) => set.values.get(env_key),
-                        _ => None,
-                    };
-                    let Some(value) = value else {
-                        return Err(PipelineError::StalePlan(format!(
-                            "secret env {env_key} of credential `{credential}` is gone"
-                        )));
-                    };
-                    let value = value.expose_secret();
-                    if &crate::resolve::fingerprint(key, credential, env_key, value) != fingerprint {
-                        return Err(PipelineError::StalePlan(format!(
-                            "secret env {env_key} of credential `{credential}` changed"
-                        )));
-                    }
-                    out.env.entry(container.name.clone()).or_default().insert(env_key.clone(), value.to_string());
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(out)
 }
