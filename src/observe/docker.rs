@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 pub use body::{create_body, BodyError};
 
 /// Containers inspected at once while observing.
-const INSPECTS: usize = 8;
+const INSPECTS: usize = 16;
 /// How long past a stop's grace period the engine may take to answer.
 const STOP_SLACK: Duration = Duration::from_secs(60);
 /// How often `wait_ready` inspects the container.
@@ -167,33 +167,39 @@ impl Engine for DockerEngine {
         let opts = ListContainersOptionsBuilder::new().all(true).build();
         let volume_filter = HashMap::from([("name", vec![format!("{project}_")])]);
         let volume_opts = ListVolumesOptionsBuilder::new().filters(&volume_filter).build();
-        let (listed, images, networks, volumes) = tokio::join!(
-            read(|| self.docker.list_containers(Some(opts.clone()))),
+        // The project's containers are inspected as soon as the list is
+        // there, while the other listings are still on their way.
+        let containers = async {
+            let listed =
+                read(|| self.docker.list_containers(Some(opts.clone()))).await.map_err(call("list containers"))?;
+            let mine = |s: &ContainerSummary| {
+                s.labels.as_ref().and_then(|l| l.get(labels::PROJECT)).map(String::as_str) == Some(project)
+            };
+            let (ours, others): (Vec<ContainerSummary>, Vec<ContainerSummary>) = listed.into_iter().partition(mine);
+            let others: Vec<_> = others.iter().map(|s| live::other(s, labels::PROJECT)).collect();
+            let ours: Vec<ObservedContainer> = futures_util::stream::iter(ours)
+                .map(|s| async move {
+                    let mut c = observed_container(s);
+                    c.live = self.inspect_live(&c.id).await?;
+                    Ok::<_, EngineError>(c)
+                })
+                .buffer_unordered(INSPECTS)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()?;
+            Ok::<_, EngineError>((ours, others))
+        };
+        let (containers, images, networks, volumes) = tokio::join!(
+            containers,
             read(|| self.docker.list_images(Some(ListImagesOptionsBuilder::new().build()))),
             read(|| self.docker.list_networks(None::<ListNetworksOptions>)),
             read(|| self.docker.list_volumes(Some(volume_opts.clone()))),
         );
-        let listed = listed.map_err(call("list containers"))?;
+        let (mut containers, others) = containers?;
         let images = images.map_err(call("list images"))?;
         let networks = networks.map_err(call("list networks"))?;
         let volumes = volumes.map_err(call("list volumes"))?;
-
-        let mine = |s: &ContainerSummary| {
-            s.labels.as_ref().and_then(|l| l.get(labels::PROJECT)).map(String::as_str) == Some(project)
-        };
-        let (ours, others): (Vec<ContainerSummary>, Vec<ContainerSummary>) = listed.into_iter().partition(mine);
-        let others = others.iter().map(|s| live::other(s, labels::PROJECT)).collect();
-        let mut containers: Vec<ObservedContainer> = futures_util::stream::iter(ours)
-            .map(|s| async move {
-                let mut c = observed_container(s);
-                c.live = self.inspect_live(&c.id).await?;
-                Ok::<_, EngineError>(c)
-            })
-            .buffer_unordered(INSPECTS)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()?;
         containers.sort_by(|a, b| a.name.cmp(&b.name));
         let prefix = format!("{project}_");
         let build_labels =

@@ -9,7 +9,7 @@ use crate::observe::registry::{ImagePlatforms, Login, RegistryClient, RegistryEr
 use crate::observe::{Engine, EngineError, Observed, RemoteDigest};
 use crate::plan::diff::DiffOptions;
 use crate::plan::{Plan, Queries};
-use crate::secrets::{CredentialKind, Credentials};
+use crate::secrets::Credentials;
 use crate::source::SourceError;
 use crate::spec::Repo;
 use crate::state::{History, Pin};
@@ -76,13 +76,6 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
         }
     };
     let fingerprint_key = crate::state::fingerprint_key().map_err(PipelineError::FingerprintKey)?;
-    // The git history walk reads every commit (tens of ms in a long
-    // history); it only ranks registry credentials when berth.yaml names no
-    // default.
-    let named_default = repo.settings.credentials.as_ref().is_some_and(|c| c.default.is_some());
-    let registries = credentials.items.values().any(|c| matches!(c.kind, CredentialKind::Registry(_)));
-    let order = (registries && !named_default).then(|| crate::source::credentials_added_order(&snapshot.root));
-    let order = order.flatten();
     let contexts = crate::resolve::build_contexts(&repo)
         .into_iter()
         .map(|(context, dockerfile)| {
@@ -91,12 +84,8 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
             ((context, dockerfile), v)
         })
         .collect();
-    let inputs = crate::resolve::Inputs {
-        credentials: &credentials,
-        fingerprint_key: &fingerprint_key,
-        added_order: order.as_deref(),
-        contexts: &contexts,
-    };
+    let inputs =
+        crate::resolve::Inputs { credentials: &credentials, fingerprint_key: &fingerprint_key, contexts: &contexts };
     let desired = crate::resolve::resolve(&repo, &inputs).map_err(PipelineError::Invalid)?;
     let notes = uncommitted_note(&snapshot.root).into_iter().collect();
     Ok(Loaded { repo, desired, credentials, notes, fingerprint_key })

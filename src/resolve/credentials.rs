@@ -70,7 +70,7 @@ pub fn pull_credential(
     image: &str,
     explicit: Option<&str>,
     creds: &Credentials,
-    default: Option<&DefaultCredential>,
+    default: Option<&str>,
 ) -> Result<Choice, String> {
     if let Some(name) = explicit {
         return match creds.items.get(name).map(|c| &c.kind) {
@@ -88,9 +88,10 @@ pub fn pull_credential(
         [] => Ok(Choice { name: None, why: format!("anonymous: no credential for {registry}") }),
         [one] => Ok(Choice { name: Some(one.to_string()), why: format!("the only credential for {registry}") }),
         several => match default {
-            Some(d) if d.explicit && several.contains(&d.name.as_str()) => {
-                Ok(Choice { name: Some(d.name.clone()), why: format!("the default credential ({}), one of several for {registry}", d.why) })
-            }
+            Some(d) if several.contains(&d) => Ok(Choice {
+                name: Some(d.to_string()),
+                why: format!("the default credential (credentials.default in berth.yaml), one of several for {registry}"),
+            }),
             _ => Err(format!(
                 "several credentials are for {registry} ({}); pick one with `pull.credential` (or `credentials.default` in berth.yaml)",
                 several.join(", ")

@@ -33,8 +33,6 @@ pub struct Inputs<'a> {
     pub credentials: &'a Credentials,
     /// Key of the HMAC that fingerprints secret env values.
     pub fingerprint_key: &'a [u8],
-    /// Credential names oldest first, from git history, when there is one.
-    pub added_order: Option<&'a [String]>,
     /// Where each build's files come from, by normalized (context,
     /// dockerfile), or why that could not be decided.
     pub contexts: &'a BTreeMap<(String, String), Result<ContextVersion, String>>,
@@ -47,11 +45,11 @@ pub const DEFAULT_PROCESS: &str = "web";
 pub fn resolve(repo: &Repo, inputs: &Inputs) -> Result<Desired, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let mut apps = Vec::new();
-    let explicit_default =
-        repo.settings.credentials.as_ref().and_then(|c| c.default.as_ref()).map(|d| d.value.as_str());
-    let default = credentials::default_credential(explicit_default, inputs.credentials, inputs.added_order);
+    // Only a default berth.yaml names decides a pull (it breaks a tie); the
+    // implicit one (first added in git) is for `berth report` to show.
+    let default = repo.settings.credentials.as_ref().and_then(|c| c.default.as_ref()).map(|d| d.value.as_str());
     for app in &repo.apps {
-        match resolve_app(repo, app, inputs, default.as_ref()) {
+        match resolve_app(repo, app, inputs, default) {
             Ok(a) => apps.push(a),
             Err(mut d) => diags.append(&mut d),
         }
@@ -66,7 +64,7 @@ fn resolve_app(
     repo: &Repo,
     app: &AppFile,
     inputs: &Inputs,
-    default: Option<&DefaultCredential>,
+    default: Option<&str>,
 ) -> Result<DesiredApp, Vec<Diagnostic>> {
     let spec = &app.spec;
     let mut diags = Vec::new();
