@@ -10,6 +10,7 @@
 
 mod containers;
 mod images;
+pub mod lock;
 
 use crate::desired::DesiredBuild;
 use crate::observe::registry::RegistryClient;

@@ -1,8 +1,9 @@
 //! `berth apply`: print the plan, confirm, carry it out. Given a saved plan
 //! file, apply exactly that plan, refused if the engine changed since.
 
-use super::{connect, engine_address, OutputFormat, EXIT_ERROR, EXIT_OK};
+use super::{connect, LockArgs, OutputFormat, EXIT_ERROR, EXIT_OK};
 use crate::apply::{ApplyOptions, Event};
+use crate::observe::Engine;
 use crate::plan::{Plan, FORMAT_VERSION};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -25,31 +26,46 @@ pub struct ApplyArgs {
     /// Allow pushing (and releasing) builds from uncommitted files.
     #[arg(long)]
     allow_dirty: bool,
+    #[command(flatten)]
+    lock: LockArgs,
 }
 
 pub async fn run(a: ApplyArgs, load: &crate::pipeline::LoadOptions) -> anyhow::Result<u8> {
     let saved = a.target.is_file();
     // Validate and resolve before touching the engine: an invalid repo changes nothing.
     let loaded = if saved { None } else { Some(crate::pipeline::load(&a.target, load)?) };
-    let engine = connect().await?;
+    let engine: Arc<dyn Engine> = Arc::new(connect().await?);
     let project = match (&loaded, saved) {
         (Some(l), _) => l.desired.project.clone(),
         (None, _) => read_plan(&a.target)?.project,
     };
-    let _lock = crate::state::lock(&project, &engine_address())?;
+    // One applier per project on this engine, whichever machine it runs on;
+    // the plan is made under the lock, so what it saw stays true.
+    let lock = a.lock.acquire(engine.clone(), &project).await?;
+    let result = locked(&a, saved, loaded.as_ref(), engine, load).await;
+    lock.release().await;
+    result
+}
 
-    let plan = match &loaded {
+async fn locked(
+    a: &ApplyArgs,
+    saved: bool,
+    loaded: Option<&crate::pipeline::Loaded>,
+    engine: Arc<dyn Engine>,
+    load: &crate::pipeline::LoadOptions,
+) -> anyhow::Result<u8> {
+    let plan = match loaded {
         Some(l) => {
             let opts = crate::pipeline::PlanOptions {
                 allow_empty: a.allow_empty,
                 refresh_remote: false,
                 allow_dirty: a.allow_dirty,
             };
-            crate::pipeline::plan(&engine, l, opts).await?
+            crate::pipeline::plan(engine.as_ref(), l, opts).await?
         }
         None => {
             let plan = read_plan(&a.target)?;
-            crate::pipeline::check_saved_plan(&engine, &plan, load).await?;
+            crate::pipeline::check_saved_plan(engine.as_ref(), &plan, load).await?;
             plan
         }
     };
@@ -66,15 +82,15 @@ pub async fn run(a: ApplyArgs, load: &crate::pipeline::LoadOptions) -> anyhow::R
     }
 
     // Secret values come from memory, checked against the plan's fingerprints.
-    let secrets = match &loaded {
+    let secrets = match loaded {
         Some(l) => l.apply_secrets(&plan)?,
         None => crate::pipeline::saved_plan_secrets(&plan, load)?,
     };
-    let registry = match &loaded {
+    let registry = match loaded {
         Some(l) => crate::pipeline::registry_client(&l.repo),
         None => crate::pipeline::saved_plan_registry(&plan),
     };
-    let targets = crate::pipeline::targets(Arc::new(engine), registry, &plan.project, Path::new(&plan.repo));
+    let targets = crate::pipeline::targets(engine, registry, &plan.project, Path::new(&plan.repo));
     let opts = ApplyOptions { parallelism: a.parallelism as usize };
     let outcome = carry_out(&targets, &plan, &secrets, &opts).await;
     Ok(report(&outcome))

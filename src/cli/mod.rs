@@ -192,7 +192,34 @@ async fn connect() -> anyhow::Result<crate::observe::docker::DockerEngine> {
     Ok(crate::observe::docker::DockerEngine::connect().await?)
 }
 
-/// The engine's address, naming the lock.
-fn engine_address() -> String {
-    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+/// `--lock-timeout`: how long to wait for an apply in progress.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LockArgs {
+    /// How long to wait while another apply of the project (from any machine) holds the engine's lock.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    lock_timeout: std::time::Duration,
+}
+
+impl LockArgs {
+    /// Take the project's apply lock, saying who holds it while waiting.
+    async fn acquire(
+        &self,
+        engine: std::sync::Arc<dyn crate::observe::Engine>,
+        project: &str,
+    ) -> Result<crate::apply::lock::ProjectLock, crate::apply::lock::LockError> {
+        crate::apply::lock::ProjectLock::acquire(engine, project, self.lock_timeout, waiting).await
+    }
+
+    /// Wait until no apply of the project is in progress (plan, drift).
+    async fn wait_idle(
+        &self,
+        engine: &dyn crate::observe::Engine,
+        project: &str,
+    ) -> Result<(), crate::apply::lock::LockError> {
+        crate::apply::lock::wait_idle(engine, project, self.lock_timeout, waiting).await
+    }
+}
+
+fn waiting(info: &crate::observe::LockInfo) {
+    eprintln!("waiting for an apply in progress: {} (held for {}s)…", info.holder, info.held_for.as_secs());
 }

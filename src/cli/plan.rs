@@ -30,6 +30,8 @@ pub struct PlanArgs {
     /// Allow pushing (and releasing) builds from uncommitted files.
     #[arg(long)]
     allow_dirty: bool,
+    #[command(flatten)]
+    lock: super::LockArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -40,11 +42,13 @@ pub struct DriftArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     output: OutputFormat,
+    #[command(flatten)]
+    lock: super::LockArgs,
 }
 
 pub async fn run_plan(a: PlanArgs, load: &LoadOptions) -> anyhow::Result<u8> {
     let opts = PlanOptions { allow_empty: a.allow_empty, refresh_remote: a.refresh_remote, allow_dirty: a.allow_dirty };
-    let plan = compute(&a.repo, load, opts).await?;
+    let plan = compute(&a.repo, load, opts, &a.lock).await?;
     print(&plan, a.output)?;
     if let Some(out) = &a.out {
         let json = serde_json::to_vec_pretty(&plan)?;
@@ -57,14 +61,21 @@ pub async fn run_plan(a: PlanArgs, load: &LoadOptions) -> anyhow::Result<u8> {
 }
 
 pub async fn run_drift(a: DriftArgs, load: &LoadOptions) -> anyhow::Result<u8> {
-    let plan = compute(&a.repo, load, PlanOptions::default()).await?;
+    let plan = compute(&a.repo, load, PlanOptions::default(), &a.lock).await?;
     print(&plan, a.output)?;
     Ok(exit_code(&plan, true))
 }
 
-async fn compute(repo: &std::path::Path, load: &LoadOptions, opts: PlanOptions) -> anyhow::Result<Plan> {
+async fn compute(
+    repo: &std::path::Path,
+    load: &LoadOptions,
+    opts: PlanOptions,
+    lock: &super::LockArgs,
+) -> anyhow::Result<Plan> {
     let loaded = crate::pipeline::load(repo, load)?;
     let engine = connect().await?;
+    // An apply in progress would show as changes half made: wait for it.
+    lock.wait_idle(&engine, &loaded.desired.project).await?;
     Ok(crate::pipeline::plan(&engine, &loaded, opts).await?)
 }
 

@@ -5,8 +5,9 @@
 //! and `watch --heal` keep it; the next change of the app's image in the
 //! repository (a new commit in its build context, a new `image:`) ends it.
 
-use super::{connect, engine_address, OutputFormat, EXIT_OK};
+use super::{connect, OutputFormat, EXIT_OK};
 use crate::apply::ApplyOptions;
+use crate::observe::Engine;
 use crate::pipeline::{LoadOptions, PlanOptions};
 use crate::plan::{Plan, Summary};
 use crate::state::{History, Pin};
@@ -33,6 +34,8 @@ pub struct RollbackArgs {
     /// How many containers are changed at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     parallelism: u16,
+    #[command(flatten)]
+    lock: super::LockArgs,
 }
 
 pub async fn run(a: RollbackArgs, load: &LoadOptions) -> anyhow::Result<u8> {
@@ -46,8 +49,21 @@ pub async fn run(a: RollbackArgs, load: &LoadOptions) -> anyhow::Result<u8> {
         anyhow::bail!("no app named {app} in the repository (apps: {})", names.join(", "));
     };
     let project = loaded.desired.project.clone();
-    let engine = connect().await?;
-    let _lock = crate::state::lock(&project, &engine_address())?;
+    let engine: Arc<dyn Engine> = Arc::new(connect().await?);
+    let lock = a.lock.acquire(engine.clone(), &project).await?;
+    let result = locked(&a, &loaded, desired, &app, engine).await;
+    lock.release().await;
+    result
+}
+
+async fn locked(
+    a: &RollbackArgs,
+    loaded: &crate::pipeline::Loaded,
+    desired: &crate::desired::DesiredApp,
+    app: &str,
+    engine: Arc<dyn Engine>,
+) -> anyhow::Result<u8> {
+    let project = loaded.desired.project.clone();
     let history = History::of(&project);
     let h = history.app(&app)?;
     if h.releases.is_empty() {
@@ -55,7 +71,7 @@ pub async fn run(a: RollbackArgs, load: &LoadOptions) -> anyhow::Result<u8> {
             "app {app} has no releases recorded on this host yet: berth records one each time apply deploys a new image"
         );
     }
-    let observed = crate::observe::Engine::observe(&engine, &project).await?;
+    let observed = engine.observe(&project).await?;
     let running = observed.containers.iter().filter(|c| c.app == app).find_map(|c| c.config.as_ref().map(|c| &c.image));
     let current = running.and_then(|i| h.release_of_image(i)).map(|r| r.number);
     let known = || h.releases.iter().map(|r| r.number.to_string()).collect::<Vec<_>>().join(", ");
@@ -84,7 +100,7 @@ pub async fn run(a: RollbackArgs, load: &LoadOptions) -> anyhow::Result<u8> {
     );
     let pin = Pin { release: target.number, image: target.image.clone(), while_repo_image: desired.image.clone() };
     let plan =
-        crate::pipeline::plan_pinned(&engine, &loaded, PlanOptions::default(), Some((&app, pin.clone()))).await?;
+        crate::pipeline::plan_pinned(engine.as_ref(), loaded, PlanOptions::default(), Some((app, pin.clone()))).await?;
     let plan = only(plan, &app);
     super::plan::print(&plan, OutputFormat::Text)?;
     if plan.is_incomplete() {
@@ -94,7 +110,7 @@ pub async fn run(a: RollbackArgs, load: &LoadOptions) -> anyhow::Result<u8> {
     if !plan.is_empty() {
         let secrets = loaded.apply_secrets(&plan)?;
         let registry = crate::pipeline::registry_client(&loaded.repo);
-        let targets = crate::pipeline::targets(Arc::new(engine), registry, &project, Path::new(&plan.repo));
+        let targets = crate::pipeline::targets(engine, registry, &project, Path::new(&plan.repo));
         let opts = ApplyOptions { parallelism: a.parallelism as usize };
         let outcome = super::apply::carry_out(&targets, &plan, &secrets, &opts).await;
         code = super::apply::report(&outcome);

@@ -15,6 +15,7 @@ mod body;
 mod calls;
 mod images;
 mod live;
+mod lock;
 mod ready;
 
 use super::{
@@ -363,6 +364,27 @@ impl Engine for DockerEngine {
             Err(e) if status(&e) == Some(404) => Ok(()),
             Err(e) => Err(call(format!("remove network {name}"))(e)),
         }
+    }
+
+    async fn try_lock(
+        &self,
+        project: &str,
+        holder: &super::LockHolder,
+        lease: Duration,
+    ) -> Result<super::LockAttempt, EngineError> {
+        lock::try_lock(self, project, holder, lease).await
+    }
+
+    async fn renew_lock(&self, id: &str, held_for: Duration) -> Result<(), EngineError> {
+        lock::renew(self, id, held_for).await
+    }
+
+    async fn unlock(&self, id: &str) -> Result<(), EngineError> {
+        lock::unlock(self, id).await
+    }
+
+    async fn lock_of(&self, project: &str) -> Result<Option<super::LockInfo>, EngineError> {
+        lock::lock_of(self, project).await
     }
 
     async fn create_volume(&self, project: &str, name: &str) -> Result<(), EngineError> {

@@ -317,6 +317,46 @@ impl ResourceUpdate {
     }
 }
 
+/// Who holds (or asks for) a project's apply lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    pub user: String,
+    pub host: String,
+    pub pid: u32,
+    /// The command line, e.g. `berth apply .`.
+    pub command: String,
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` by {}@{} (pid {})", self.command, self.user, self.host, self.pid)
+    }
+}
+
+/// A project's lock as the engine holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockInfo {
+    /// The lock object's id (to remove exactly this one).
+    pub id: String,
+    pub holder: LockHolder,
+    /// How long it has been held, by the engine's clock.
+    pub held_for: Duration,
+    pub lease: Duration,
+    /// Not renewed within its lease: its holder is gone.
+    pub expired: bool,
+}
+
+/// What asking for the lock gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockAttempt {
+    Acquired {
+        id: String,
+    },
+    Held(LockInfo),
+    /// It was released while we looked: ask again.
+    Retry,
+}
+
 /// The boundary to a container target. Every method is one (or a bounded few)
 /// engine calls; `observe` makes a fixed number of listing calls plus one
 /// inspect per project container.
@@ -358,6 +398,15 @@ pub trait Engine: Send + Sync {
     async fn remove_network(&self, name: &str) -> Result<(), EngineError>;
     /// Create a named volume labelled with the project.
     async fn create_volume(&self, project: &str, name: &str) -> Result<(), EngineError>;
+    /// Take the project's apply lock if nobody holds it (an atomic
+    /// test-and-set on the engine, seen by every machine).
+    async fn try_lock(&self, project: &str, holder: &LockHolder, lease: Duration) -> Result<LockAttempt, EngineError>;
+    /// Renew a held lock's lease: it has been held for `held_for`.
+    async fn renew_lock(&self, id: &str, held_for: Duration) -> Result<(), EngineError>;
+    /// Release a lock (this one only, by id).
+    async fn unlock(&self, id: &str) -> Result<(), EngineError>;
+    /// The project's lock, if someone holds one.
+    async fn lock_of(&self, project: &str) -> Result<Option<LockInfo>, EngineError>;
     /// Wait until the container runs (and is healthy, if it has a check).
     async fn wait_ready(&self, id: &str, name: &str, timeout: std::time::Duration) -> Result<(), EngineError>;
     /// Build an image from a tar context stream; returns the image id.

@@ -1,15 +1,12 @@
-//! State on the host: where berth keeps its lock, the secret-fingerprint
-//! key and each app's release history (`history`). Never holds a secret.
-//!
-//! The lock makes one apply (or watch) at a time per project and engine: an
-//! advisory `flock` on a file named after both, released by the kernel when
-//! the process ends, so a crash never leaves a stale lock.
+//! State on the host: the secret-fingerprint key and each app's release
+//! history (`history`). Never holds a secret. The apply lock is not here:
+//! it lives on the engine, where every machine sees it (`apply::lock`).
 
 pub mod history;
 
 pub use history::{AppHistory, History, Pin, Release};
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::path::PathBuf;
 
 /// berth's state folder: `$BERTH_STATE_DIR`, else `$XDG_STATE_HOME/berth`,
@@ -59,53 +56,5 @@ pub fn fingerprint_key() -> Result<Vec<u8>, std::io::Error> {
         // Another berth made it a moment ago: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read(&path),
         Err(e) => Err(e),
-    }
-}
-
-/// Held while an apply runs; dropping it releases the lock.
-#[derive(Debug)]
-pub struct ProjectLock {
-    _file: File,
-    pub path: PathBuf,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum LockError {
-    #[error("another berth apply is running for project {project} on this engine (lock {path}); wait for it to finish and try again")]
-    Busy { project: String, path: PathBuf },
-    #[error("failed to take the lock {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-}
-
-/// Take the project's lock for this engine without waiting.
-pub fn lock(project: &str, engine: &str) -> Result<ProjectLock, LockError> {
-    let dir = state_dir().join("locks");
-    let engine_key: String = engine.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    let path = dir.join(format!("{project}@{engine_key}.lock"));
-    let io = |source| LockError::Io { path: path.clone(), source };
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => Ok(ProjectLock { _file: file, path }),
-        Err(std::fs::TryLockError::WouldBlock) => Err(LockError::Busy { project: project.to_string(), path }),
-        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn second_lock_on_same_project_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        // SAFETY of set_var: this is the only test in the crate touching BERTH_STATE_DIR.
-        unsafe { std::env::set_var("BERTH_STATE_DIR", dir.path()) };
-        let first = lock("p1", "unix:///var/run/docker.sock").unwrap();
-        let second = lock("p1", "unix:///var/run/docker.sock");
-        assert!(matches!(second, Err(LockError::Busy { .. })), "{second:?}");
-        assert!(lock("p2", "unix:///var/run/docker.sock").is_ok(), "another project is independent");
-        drop(first);
-        assert!(lock("p1", "unix:///var/run/docker.sock").is_ok(), "released on drop");
     }
 }

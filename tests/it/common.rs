@@ -158,6 +158,8 @@ pub fn remove_project(project: &str) {
     for network in lines(&docker(&["network", "ls", "-q", "--filter", &filter])) {
         docker(&["network", "rm", &network]);
     }
+    // An apply lock left by a test that failed while holding it.
+    docker(&["rm", "-f", &format!("berth-lock-{project}")]);
 }
 
 /// A network made by a test (e.g. a reverse proxy's), removed when dropped.

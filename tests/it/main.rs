@@ -16,6 +16,7 @@ mod engine;
 mod engine_images;
 mod lifecycle;
 mod live_drift;
+mod lock;
 mod network;
 mod pull_policy;
 mod registry;
