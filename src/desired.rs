@@ -113,6 +113,11 @@ pub struct DesiredContainer {
     /// Not part of the config: changing it replaces nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_order: Option<crate::spec::UpdateOrder>,
+    /// Which key fingerprinted its secret env (`resolve::key_id`), when it
+    /// has any: the `berth.fingerprint-key` label, so a plan made with
+    /// another key knows the fingerprints cannot be compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint_key: Option<String>,
 }
 
 /// The declared configuration of one container. Only these fields are

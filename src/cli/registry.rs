@@ -107,6 +107,7 @@ fn login_cmd(store: &Store, app: Option<&str>, login: &Login, ctx: &SecretsConte
     let yaml = document(login)?;
     let rel = store.write(&name, yaml.as_bytes()).map_err(store_error)?;
     println!("Login for {} stored in {rel}.", normalize_server(login.server));
+    super::secrets::made_key(store)?;
     if let Some((file, text, blocks)) = edit {
         write_atomic(&store.root().join(&file), text.as_bytes()).map_err(store_error)?;
         for b in blocks {

@@ -65,7 +65,7 @@ async fn locked(
 ) -> anyhow::Result<u8> {
     let project = loaded.desired.project.clone();
     let history = History::of(&project);
-    let h = history.app(&app)?;
+    let h = history.app(app)?;
     if h.releases.is_empty() {
         anyhow::bail!(
             "app {app} has no releases recorded on this host yet: berth records one each time apply deploys a new image"
@@ -101,7 +101,7 @@ async fn locked(
     let pin = Pin { release: target.number, image: target.image.clone(), while_repo_image: desired.image.clone() };
     let plan =
         crate::pipeline::plan_pinned(engine.as_ref(), loaded, PlanOptions::default(), Some((app, pin.clone()))).await?;
-    let plan = only(plan, &app);
+    let plan = only(plan, app);
     super::plan::print(&plan, OutputFormat::Text)?;
     if plan.is_incomplete() {
         anyhow::bail!("the plan is incomplete; nothing was rolled back");
@@ -116,7 +116,7 @@ async fn locked(
         code = super::apply::report(&outcome);
     }
     if code == EXIT_OK {
-        history.update(&app, |h| h.pin = Some(pin))?;
+        history.update(app, |h| h.pin = Some(pin))?;
         println!("App {app} runs release {} until its image changes in the repository.", target.number);
     }
     Ok(code)

@@ -80,6 +80,17 @@ pub fn run(args: SecretsArgs, ctx: &SecretsContext) -> anyhow::Result<u8> {
     }
 }
 
+/// Make the repository's fingerprint key on first use, and say so: it
+/// must be committed with the credentials for every machine to share it.
+pub(super) fn made_key(store: &Store) -> anyhow::Result<()> {
+    if let Some(rel) = store.ensure_fingerprint_key().map_err(store_error)? {
+        eprintln!(
+            "made {rel}: the key of secret fingerprints, shared by every machine that can decrypt the credentials; commit it with them"
+        );
+    }
+    Ok(())
+}
+
 /// Store errors with diagnostics print them (through `PipelineError::Invalid`).
 pub(super) fn store_error(e: StoreError) -> anyhow::Error {
     match e {
@@ -160,6 +171,7 @@ fn encrypt(repo: &Path, name: &str, from: &str) -> anyhow::Result<u8> {
         e => store_error(e),
     })?;
     eprintln!("wrote {rel} (encrypted to {})", recipients(&store));
+    made_key(&store)?;
     Ok(EXIT_OK)
 }
 
@@ -194,6 +206,8 @@ fn edit(repo: &Path, name: &str, ctx: &SecretsContext) -> anyhow::Result<u8> {
         Edited::Valid(body) => {
             let rel = store.write(name, &body).map_err(store_error)?;
             eprintln!("wrote {rel} (encrypted to {})", recipients(&store));
+            made_key(&store)?;
+            made_key(&store)?;
             Ok(EXIT_OK)
         }
         Edited::Unchanged if existed => {
@@ -248,6 +262,7 @@ fn rekey(repo: &Path, ctx: &SecretsContext) -> anyhow::Result<u8> {
         eprintln!("re-encrypted {f}");
     }
     eprintln!("{} file(s) now encrypted to {}", files.len(), recipients(&store));
+    made_key(&store)?;
     Ok(EXIT_OK)
 }
 

@@ -26,6 +26,8 @@ pub mod labels {
     /// The declared config as JSON (secret env as fingerprints only), so a
     /// plan can show field-level diffs from the listing alone.
     pub const CONFIG: &str = "berth.config";
+    /// Which key fingerprinted the container's secret env (an id of it, not the key).
+    pub const FINGERPRINT_KEY: &str = "berth.fingerprint-key";
     /// On build images: the build's inputs as JSON (`BuildInputs`), so a
     /// later plan can say which changed.
     pub const BUILD: &str = "berth.build";
@@ -162,6 +164,9 @@ pub struct ObservedContainer {
     pub spec_hash: Option<String>,
     /// `berth.config` label, parsed; `None` when missing or unreadable.
     pub config: Option<ContainerConfig>,
+    /// `berth.fingerprint-key` label: which key made its secret fingerprints.
+    #[serde(default)]
+    pub fingerprint_key: Option<String>,
     /// What the engine really runs, from an inspect; `None` when the
     /// container vanished between listing and inspect.
     #[serde(default)]

@@ -75,7 +75,8 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
             return Err(PipelineError::Invalid(diags));
         }
     };
-    let fingerprint_key = crate::state::fingerprint_key().map_err(PipelineError::FingerprintKey)?;
+    let (fingerprint_key, key_source) =
+        crate::state::fingerprint_key(credentials.fingerprint_key()).map_err(PipelineError::FingerprintKey)?;
     let contexts = crate::resolve::build_contexts(&repo)
         .into_iter()
         .map(|(context, dockerfile)| {
@@ -87,8 +88,27 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
     let inputs =
         crate::resolve::Inputs { credentials: &credentials, fingerprint_key: &fingerprint_key, contexts: &contexts };
     let desired = crate::resolve::resolve(&repo, &inputs).map_err(PipelineError::Invalid)?;
-    let notes = uncommitted_note(&snapshot.root).into_iter().collect();
+    let mut notes: Vec<crate::plan::Note> = uncommitted_note(&snapshot.root).into_iter().collect();
+    notes.extend(own_key_note(&desired, &key_source));
     Ok(Loaded { repo, desired, credentials, notes, fingerprint_key })
+}
+
+/// A warning when secret fingerprints use a key only this machine has:
+/// another machine would see every secret as changed.
+fn own_key_note(desired: &Desired, source: &crate::state::KeySource) -> Option<crate::plan::Note> {
+    let crate::state::KeySource::StateDir(path) = source else { return None };
+    let secrets = desired
+        .apps
+        .iter()
+        .flat_map(|a| &a.containers)
+        .any(|c| c.config.env.values().any(|v| matches!(v, crate::desired::EnvValue::Secret { .. })));
+    secrets.then(|| crate::plan::Note {
+        app: None,
+        message: format!(
+            "secret fingerprints use this machine's own key ({}): other machines make other fingerprints; run `berth secrets rekey` to put a shared key in credentials/fingerprint-key.age, and commit it",
+            path.display()
+        ),
+    })
 }
 
 /// A warning when the specs planned are not the committed ones.

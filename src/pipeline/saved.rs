@@ -53,7 +53,8 @@ pub fn saved_plan_secrets(plan: &Plan, opts: &LoadOptions) -> Result<ApplySecret
     let snapshot = crate::source::read_working_tree(Path::new(&plan.repo))?;
     let recipients = Vec::new();
     let credentials = decrypt(&snapshot, opts, &recipients).map_err(PipelineError::Invalid)?;
-    let key = crate::state::fingerprint_key().map_err(PipelineError::FingerprintKey)?;
+    let (key, _) =
+        crate::state::fingerprint_key(credentials.fingerprint_key()).map_err(PipelineError::FingerprintKey)?;
     apply_secrets(plan, &credentials, &key)
 }
 

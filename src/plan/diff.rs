@@ -152,11 +152,27 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
         let before = changes.len();
         let project = &desired.project;
         if runtime == app.image {
-            containers::plan_app(project, app, image_id.as_deref(), moved.as_deref(), &existing, &mut changes);
+            containers::plan_app(
+                project,
+                app,
+                image_id.as_deref(),
+                moved.as_deref(),
+                &existing,
+                &mut changes,
+                &mut notes,
+            );
         } else {
             let mut app = app.clone();
             app.containers.iter_mut().for_each(|c| c.config.image = runtime.clone());
-            containers::plan_app(project, &app, image_id.as_deref(), moved.as_deref(), &existing, &mut changes);
+            containers::plan_app(
+                project,
+                &app,
+                image_id.as_deref(),
+                moved.as_deref(),
+                &existing,
+                &mut changes,
+                &mut notes,
+            );
         }
         // A deploy of an image this app has not run before is a release
         // (`push-on-release` releases are recorded by their push).

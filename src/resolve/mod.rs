@@ -118,8 +118,9 @@ fn resolve_app(
                 app: app.name.clone(),
                 process: pname.value.clone(),
                 replica,
-                config,
                 update_order: spec.update_order.as_ref().map(|o| o.value),
+                fingerprint_key: has_secrets(&config).then(|| key_id(inputs.fingerprint_key)),
+                config,
             });
         }
     }
@@ -262,6 +263,20 @@ fn secret_env(app: &AppFile, inputs: &Inputs, config: &mut ContainerConfig, diag
             }
         }
     }
+}
+
+/// A short, public name of a fingerprint key (a hash of it): two machines
+/// with the same key give the same id, and it reveals nothing of the key.
+pub fn key_id(key: &[u8]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"berth fingerprint key\0");
+    h.update(key);
+    hex::encode(&h.finalize()[..6])
+}
+
+fn has_secrets(c: &ContainerConfig) -> bool {
+    c.env.values().any(|v| matches!(v, EnvValue::Secret { .. }))
 }
 
 /// A keyed hash of one secret value: changes when the value changes, and

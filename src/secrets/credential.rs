@@ -1,7 +1,9 @@
 //! Credential: the decrypted YAML of one credential file, parsed and checked.
 //!
-//! `kind: registry` (server, username, password, optional email) or
-//! `kind: env` (values: NAME → string). Problems become diagnostics with the
+//! `kind: registry` (server, username, password, optional email),
+//! `kind: env` (values: NAME → string), or `kind: fingerprint-key` (key: 64
+//! hex; the key of secret fingerprints, `credentials/fingerprint-key.age`,
+//! shared by every machine that can decrypt the repository). Problems become diagnostics with the
 //! file, line and column that name keys only: never a snippet, never a value,
 //! since every byte of the document may be secret. Values are held as
 //! `SecretString`, so `Debug` shows `[REDACTED]`.
@@ -28,7 +30,23 @@ pub struct Credential {
 pub enum CredentialKind {
     Registry(RegistryLogin),
     Env(EnvSet),
+    FingerprintKey(FingerprintKey),
 }
+
+/// The key of the HMAC that fingerprints secret values (`kind:
+/// fingerprint-key`): in the repository, so every machine computes the same
+/// fingerprints. Debug shows nothing of it.
+#[derive(Clone)]
+pub struct FingerprintKey(pub zeroize::Zeroizing<Vec<u8>>);
+
+impl std::fmt::Debug for FingerprintKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FingerprintKey([REDACTED])")
+    }
+}
+
+/// Bytes in a fingerprint key.
+pub const FINGERPRINT_KEY_BYTES: usize = 32;
 
 /// A container-registry login (`kind: registry`).
 #[derive(Debug, Clone)]
@@ -46,7 +64,8 @@ pub struct EnvSet {
     pub values: BTreeMap<String, SecretString>,
 }
 
-const KINDS: &str = "`kind: registry` (server, username, password, email) or `kind: env` (values)";
+const KINDS: &str =
+    "`kind: registry` (server, username, password, email), `kind: env` (values) or `kind: fingerprint-key` (key)";
 const REGISTRY_KEYS: [&str; 4] = ["server", "username", "password", "email"];
 
 /// The document as written; every key optional so that all problems are found.
@@ -59,12 +78,16 @@ struct Raw {
     password: Option<At<String>>,
     email: Option<At<String>>,
     values: Option<At<BTreeMap<At<String>, String>>>,
+    key: Option<At<String>>,
 }
 
 impl Drop for Raw {
     fn drop(&mut self) {
         if let Some(p) = &mut self.password {
             p.value.zeroize();
+        }
+        if let Some(k) = &mut self.key {
+            k.value.zeroize();
         }
         if let Some(v) = &mut self.values {
             v.value.values_mut().for_each(Zeroize::zeroize);
@@ -138,6 +161,9 @@ fn check(file: &str, raw: &Raw, diags: &mut Vec<Diagnostic>) -> Option<Credentia
                     misplaced(key, v.line, v.col, "env", "values");
                 }
             }
+            if let Some(k) = &raw.key {
+                misplaced("key", k.line, k.col, "env", "values");
+            }
             let Some(values) = &raw.values else {
                 diags.push(
                     Diagnostic::new(file, kline, kcol, "missing key `values`")
@@ -162,9 +188,48 @@ fn check(file: &str, raw: &Raw, diags: &mut Vec<Diagnostic>) -> Option<Credentia
             let values = values.value.iter().map(|(k, v)| (k.value.clone(), SecretString::from(v.as_str()))).collect();
             Some(CredentialKind::Env(EnvSet { values }))
         }
+        "fingerprint-key" => {
+            let others = [
+                ("server", &raw.server),
+                ("username", &raw.username),
+                ("password", &raw.password),
+                ("email", &raw.email),
+            ];
+            for (key, v) in others {
+                if let Some(v) = v {
+                    misplaced(key, v.line, v.col, "fingerprint-key", "key");
+                }
+            }
+            if let Some(v) = &raw.values {
+                misplaced("values", v.line, v.col, "fingerprint-key", "key");
+            }
+            let Some(key) = &raw.key else {
+                diags.push(
+                    Diagnostic::new(file, kline, kcol, "missing key `key`")
+                        .hint("kind: fingerprint-key needs `key:`, 64 hex digits; `berth secrets rekey` makes one"),
+                );
+                return None;
+            };
+            match hex::decode(key.value.trim()) {
+                Ok(bytes) if bytes.len() == FINGERPRINT_KEY_BYTES && diags.is_empty() => {
+                    Some(CredentialKind::FingerprintKey(FingerprintKey(zeroize::Zeroizing::new(bytes))))
+                }
+                Ok(_) | Err(_) => {
+                    // Never quote it: it is the secret.
+                    diags.push(Diagnostic::new(file, key.line, key.col, "`key` is not 64 hex digits"));
+                    None
+                }
+            }
+        }
         _ => {
             diags.push(
-                Diagnostic::new(file, kline, kcol, "unknown credential kind, expected `registry` or `env`").hint(KINDS),
+                Diagnostic::new(
+                    file,
+                    kline,
+                    kcol,
+                    "unknown credential kind, expected `registry`, `env` or `fingerprint-key`",
+                )
+                .hint(KINDS),
             );
             None
         }
@@ -271,10 +336,30 @@ mod tests {
     }
 
     #[test]
-    fn unknown_kind_lists_both() {
+    fn unknown_kind_lists_every_kind() {
         let e = errors("kind: regsitry-hunter2\n");
-        assert!(e[0].contains("`registry` or `env`"), "{e:?}");
+        assert!(e[0].contains("`registry`, `env` or `fingerprint-key`"), "{e:?}");
         assert!(!e[0].contains("hunter2"), "{e:?}");
+    }
+
+    #[test]
+    fn a_fingerprint_key_is_64_hex_digits_never_quoted() {
+        let key = "ab".repeat(32);
+        let c = parse_credential(
+            "fingerprint-key",
+            "credentials/fingerprint-key.age",
+            format!("kind: fingerprint-key\nkey: {key}\n").as_bytes(),
+        )
+        .unwrap();
+        assert!(matches!(&c.kind, CredentialKind::FingerprintKey(k) if k.0.len() == 32));
+        assert!(!format!("{c:?}").contains("abab"), "Debug hides it");
+        let e = errors("kind: fingerprint-key\nkey: s3cret-not-hex\n");
+        assert!(e[0].contains("`key` is not 64 hex digits"), "{e:?}");
+        assert!(!e[0].contains("s3cret"), "{e:?}");
+        let e = errors("kind: fingerprint-key\n");
+        assert!(e[0].contains("missing key `key`"), "{e:?}");
+        let e = errors(&format!("kind: env\nvalues: {{A: b}}\nkey: {key}\n"));
+        assert!(e[0].contains("key `key` does not belong in a `kind: env` credential"), "{e:?}");
     }
 
     #[test]

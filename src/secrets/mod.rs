@@ -70,15 +70,22 @@ impl Credentials {
     pub fn registry(&self, name: &str) -> Option<&RegistryLogin> {
         match &self.get(name)?.kind {
             CredentialKind::Registry(r) => Some(r),
-            CredentialKind::Env(_) => None,
+            _ => None,
         }
     }
     /// The values of a `kind: env` credential.
     pub fn env(&self, name: &str) -> Option<&EnvSet> {
         match &self.get(name)?.kind {
             CredentialKind::Env(e) => Some(e),
-            CredentialKind::Registry(_) => None,
+            _ => None,
         }
+    }
+    /// The repository's fingerprint key (`kind: fingerprint-key`), if any.
+    pub fn fingerprint_key(&self) -> Option<&[u8]> {
+        self.items.values().find_map(|c| match &c.kind {
+            CredentialKind::FingerprintKey(k) => Some(k.0.as_slice()),
+            _ => None,
+        })
     }
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()

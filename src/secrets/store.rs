@@ -15,6 +15,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
+/// The credential file that holds the repository's fingerprint key.
+pub const FINGERPRINT_KEY_NAME: &str = "fingerprint-key";
+
 /// Why a store operation failed. Messages carry their cause.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -142,6 +145,19 @@ impl Store {
             std::fs::rename(&tmp, &path).map_err(|error| StoreError::Write { path, error })?;
         }
         Ok(staged.into_iter().map(|(rel, _)| rel).collect())
+    }
+
+    /// Make `credentials/fingerprint-key.age` (32 random bytes, encrypted to
+    /// the recipients) unless it is there: the key every machine that can
+    /// decrypt the repository uses for secret fingerprints. Returns its path
+    /// when it was made.
+    pub fn ensure_fingerprint_key(&self) -> Result<Option<String>, StoreError> {
+        if self.recipients.is_empty() || self.exists(FINGERPRINT_KEY_NAME)? {
+            return Ok(None);
+        }
+        let key: [u8; super::credential::FINGERPRINT_KEY_BYTES] = rand::random();
+        let plain = Zeroizing::new(format!("kind: fingerprint-key\nkey: {}\n", hex::encode(key)));
+        self.write(FINGERPRINT_KEY_NAME, plain.as_bytes()).map(Some)
     }
 
     /// Names of the credential files (`credential_name` of each path).

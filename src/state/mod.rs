@@ -22,19 +22,37 @@ pub fn state_dir() -> PathBuf {
     home.join(".local/state/berth")
 }
 
+/// Where the fingerprint key came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `$BERTH_FINGERPRINT_KEY`.
+    Environment,
+    /// `credentials/fingerprint-key.age`: every machine that can decrypt the
+    /// repository has it.
+    Repository,
+    /// This machine's own `<state dir>/fingerprint.key`.
+    StateDir(PathBuf),
+}
+
 /// The key of the HMAC that fingerprints secret env values in
 /// `berth.spec-hash` and `berth.config`: `$BERTH_FINGERPRINT_KEY` (hex), else
-/// `<state dir>/fingerprint.key`, made once with 32 random bytes (mode 0600).
-/// Machines that plan against the same engine should share it.
-pub fn fingerprint_key() -> Result<Vec<u8>, std::io::Error> {
+/// the repository's (`repo`, from `credentials/fingerprint-key.age`), else
+/// `<state dir>/fingerprint.key`, made once with 32 random bytes (mode
+/// 0600) — which only this machine has.
+pub fn fingerprint_key(repo: Option<&[u8]>) -> Result<(Vec<u8>, KeySource), std::io::Error> {
     if let Ok(hex_key) = std::env::var("BERTH_FINGERPRINT_KEY") {
-        return hex::decode(hex_key.trim()).map_err(|e| {
+        let key = hex::decode(hex_key.trim()).map_err(|e| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("BERTH_FINGERPRINT_KEY is not hex: {e}"))
-        });
+        })?;
+        return Ok((key, KeySource::Environment));
+    }
+    if let Some(key) = repo {
+        return Ok((key.to_vec(), KeySource::Repository));
     }
     let path = state_dir().join("fingerprint.key");
+    let own = |k: Vec<u8>| (k, KeySource::StateDir(path.clone()));
     match std::fs::read(&path) {
-        Ok(k) if k.len() >= 32 => return Ok(k),
+        Ok(k) if k.len() >= 32 => return Ok(own(k)),
         Ok(_) => {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -51,10 +69,10 @@ pub fn fingerprint_key() -> Result<Vec<u8>, std::io::Error> {
     match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
         Ok(mut f) => {
             f.write_all(&key)?;
-            Ok(key.to_vec())
+            Ok(own(key.to_vec()))
         }
         // Another berth made it a moment ago: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read(&path),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read(&path).map(own),
         Err(e) => Err(e),
     }
 }

@@ -32,6 +32,7 @@ fn container(project: &str, command: &[&str]) -> DesiredContainer {
             ..Default::default()
         },
         update_order: None,
+        fingerprint_key: None,
     }
 }
 

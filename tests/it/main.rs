@@ -21,5 +21,6 @@ mod network;
 mod pull_policy;
 mod registry;
 mod registry_push;
+mod runners;
 mod secrets;
 mod stopping;

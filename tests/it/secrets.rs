@@ -413,8 +413,10 @@ fn rekey_makes_files_readable_by_a_new_recipient() {
     ok(&s.berth(&["--identity", a.file.to_str().unwrap(), "secrets", "rekey"]).output().unwrap());
     assert_eq!(ok(&s.decrypt("ghcr", Some(&b))), LOGIN);
     assert_eq!(ok(&s.decrypt("db", Some(&b))), "kind: env\nvalues: {DB: x}\n");
+    // The fingerprint key made by the first encrypt is rekeyed too.
+    assert!(ok(&s.decrypt("fingerprint-key", Some(&b))).starts_with("kind: fingerprint-key\nkey: "));
     let leftovers: Vec<_> = files_under(&s.repo().join("credentials"));
-    assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+    assert_eq!(leftovers.len(), 3, "no temporary file left: {leftovers:?}");
 }
 
 #[test]

@@ -88,14 +88,15 @@ pub fn container_labels(project: &str, c: &DesiredContainer, spec_hash: &str) ->
     // ContainerConfig holds secret env as fingerprints only, so the label
     // reveals nothing; serializing a plain struct cannot fail.
     let config = serde_json::to_string(&c.config).expect("container config serializes to JSON");
-    HashMap::from([
+    let key = c.fingerprint_key.as_ref().map(|k| (labels::FINGERPRINT_KEY.to_string(), k.clone()));
+    HashMap::from_iter(key.into_iter().chain([
         (labels::PROJECT.to_string(), project.to_string()),
         (labels::APP.to_string(), c.app.clone()),
         (labels::PROCESS.to_string(), c.process.clone()),
         (labels::REPLICA.to_string(), c.replica.to_string()),
         (labels::SPEC_HASH.to_string(), spec_hash.to_string()),
         (labels::CONFIG.to_string(), config),
-    ])
+    ]))
 }
 
 /// The secret values this container receives (for redaction of its logs).
@@ -230,6 +231,7 @@ mod tests {
                 ],
             },
             update_order: None,
+            fingerprint_key: Some("k1".into()),
         }
     }
 

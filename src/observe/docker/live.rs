@@ -190,6 +190,7 @@ pub(super) fn observed_container(s: ContainerSummary) -> ObservedContainer {
         image_id: s.image_id.unwrap_or_default(),
         spec_hash: label(labels::SPEC_HASH),
         config: label(labels::CONFIG).and_then(|json| serde_json::from_str::<ContainerConfig>(&json).ok()),
+        fingerprint_key: label(labels::FINGERPRINT_KEY),
         live: None,
     }
 }

@@ -12,9 +12,9 @@
 use super::fields::{config_changes, familiar_image};
 use super::live::drift;
 use super::short_id;
-use crate::desired::{DesiredApp, DesiredContainer, MountKind};
+use crate::desired::{ContainerConfig, DesiredApp, DesiredContainer, EnvValue, MountKind};
 use crate::observe::{ContainerState, ObservedContainer};
-use crate::plan::{Action, ActionDetail, ActionKind, FieldChange, ReplaceStrategy};
+use crate::plan::{Action, ActionDetail, ActionKind, FieldChange, Note, ReplaceStrategy};
 use crate::spec::{Restart, UpdateOrder};
 use std::collections::BTreeMap;
 
@@ -26,6 +26,7 @@ pub(super) fn plan_app(
     moved: Option<&str>,
     existing: &[&ObservedContainer],
     out: &mut Vec<Action>,
+    notes: &mut Vec<Note>,
 ) {
     let mut slots: BTreeMap<(&str, u32), Vec<&ObservedContainer>> = BTreeMap::new();
     for c in existing {
@@ -45,7 +46,7 @@ pub(super) fn plan_app(
                 changes: super::config_values(&want.config),
                 detail: ActionDetail::Create { container: want.clone() },
             }),
-            Some(have) => out.extend(compare(project, want, have, image_id, moved)),
+            Some(have) => out.extend(compare(project, want, have, image_id, moved, notes)),
         }
         for extra in found {
             let why = format!(
@@ -72,10 +73,38 @@ fn compare(
     have: &ObservedContainer,
     image_id: Option<&str>,
     moved: Option<&str>,
+    notes: &mut Vec<Note>,
 ) -> Option<Action> {
+    // Secret fingerprints made with another key (another machine's, before
+    // the repository had one) say nothing against ours: the live values,
+    // fingerprinted with our key by the pipeline, stand in for them.
+    let other_key = want.fingerprint_key.is_some() && have.fingerprint_key != want.fingerprint_key;
+    let label = have.config.clone().map(|mut c| {
+        if other_key {
+            let unknown = rekey(&mut c, have.live.as_ref());
+            if !unknown.is_empty() {
+                notes.push(Note {
+                    app: Some(want.app.clone()),
+                    message: format!(
+                        "{}: {} fingerprinted with another key: berth cannot tell whether {} changed",
+                        want.name,
+                        unknown.join(", "),
+                        if unknown.len() == 1 { "it" } else { "they" }
+                    ),
+                });
+                // Unknown is not "changed": keep them out of the comparison.
+                for k in &unknown {
+                    if let Some(v) = want.config.env.get(k) {
+                        c.env.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        c
+    });
     // What the repository changed: the declared config in the label.
     let mut reasons: Vec<String> = moved.map(String::from).into_iter().collect();
-    let mut changes = match &have.config {
+    let mut changes = match &label {
         Some(old) => config_changes(old, &want.config),
         None => Vec::new(),
     };
@@ -95,7 +124,8 @@ fn compare(
         }
         // Without a pending pull the desired hash is known: it catches what
         // the label could not show (e.g. a container without a readable config).
-        if reasons.is_empty() && have.spec_hash.as_deref() != Some(want.config.spec_hash(id).as_str()) {
+        // (A hash made with another fingerprint key cannot match.)
+        if reasons.is_empty() && !other_key && have.spec_hash.as_deref() != Some(want.config.spec_hash(id).as_str()) {
             reasons.push("spec-hash differs from the desired configuration".into());
         }
     }
@@ -115,7 +145,7 @@ fn compare(
     // What was changed by hand: the live values against what berth made
     // (the label), which is the desired config when the repository did not
     // change it.
-    let made = have.config.as_ref().unwrap_or(&want.config);
+    let made = label.as_ref().unwrap_or(&want.config);
     let drifted = have.live.as_ref().map(|l| drift(made, &l.config)).unwrap_or_default();
     let renamed = have.name != want.name;
     if !reasons.is_empty() || drifted.replace {
@@ -174,6 +204,19 @@ fn compare(
             connect: drifted.connect,
         },
     })
+}
+
+/// Put the live fingerprints (our key) in place of the label's secret ones;
+/// the keys without a live value are returned.
+fn rekey(cfg: &mut ContainerConfig, live: Option<&crate::observe::Live>) -> Vec<String> {
+    let mut unknown = Vec::new();
+    for (k, v) in cfg.env.iter_mut().filter(|(_, v)| matches!(v, EnvValue::Secret { .. })) {
+        match live.and_then(|l| l.config.env.get(k)) {
+            Some(seen @ EnvValue::Secret { .. }) => *v = seen.clone(),
+            _ => unknown.push(k.clone()),
+        }
+    }
+    unknown
 }
 
 /// The order of a replace, and why: `update-order` when declared; else

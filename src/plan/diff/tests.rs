@@ -27,6 +27,7 @@ fn container(app: &str, process: &str, replica: u32) -> DesiredContainer {
             ..Default::default()
         },
         update_order: None,
+        fingerprint_key: None,
     }
 }
 
@@ -57,6 +58,7 @@ fn running(c: &DesiredContainer, id: &str) -> ObservedContainer {
         state: ContainerState::Running,
         image_id: id.into(),
         spec_hash: Some(c.config.spec_hash(id)),
+        fingerprint_key: None,
         config: Some(c.config.clone()),
         live: Some(Live { config: c.config.clone(), ..Default::default() }),
     }

@@ -12,6 +12,7 @@ fn container(name: &str) -> DesiredContainer {
         replica: 1,
         config: ContainerConfig::default(),
         update_order: None,
+        fingerprint_key: None,
     }
 }
 

@@ -47,6 +47,7 @@ fn app(push: Option<DesiredPush>) -> DesiredApp {
             replica: 1,
             config: ContainerConfig { image: ARTIFACT.into(), ..Default::default() },
             update_order: None,
+            fingerprint_key: None,
         }],
     }
 }
@@ -84,6 +85,7 @@ fn running(image: &str, id: &str) -> ObservedContainer {
         image_id: id.into(),
         spec_hash: Some(config.spec_hash(id)),
         live: Some(crate::observe::Live { config: config.clone(), ..Default::default() }),
+        fingerprint_key: None,
         config: Some(config),
     }
 }
