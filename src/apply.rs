@@ -17,7 +17,6 @@ use crate::observe::registry::RegistryClient;
 use crate::observe::{Engine, EngineError, PullAuth, SecretEnv};
 use crate::plan::{Action, ActionDetail, ActionKind, Plan};
 use crate::source::ContextStream;
-use crate::state::History;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,13 +35,12 @@ impl Default for ApplyOptions {
     }
 }
 
-/// Where an apply acts: the engine, the registries, the host's history,
-/// and the build contexts (tar streams made on demand from the repository).
+/// Where an apply acts: the engine, the registries, and the build contexts
+/// (tar streams made on demand from the repository).
 #[derive(Clone)]
 pub struct Targets {
     pub engine: Arc<dyn Engine>,
     pub registry: Arc<RegistryClient>,
-    pub history: History,
     pub contexts: ContextSource,
 }
 
@@ -199,13 +197,22 @@ pub async fn apply(
         record(&mut outcome, a, r, &mut failed_apps);
     }
 
-    // 6. Releases of the apps that applied cleanly.
+    // 6. Releases of the apps that applied cleanly, recorded on the engine
+    // (a tag every machine sees); the oldest tags beyond what is kept go.
     for r in plan.releases.iter().filter(|r| !failed_apps.contains(&r.app)) {
-        if let Err(e) = targets.history.record_release(&r.app, Some(r.number), &r.image, r.artifact.as_deref()) {
+        let tag = crate::observe::releases::release_tag(&plan.project, &r.app, r.number);
+        let recorded = async {
+            engine.tag(&r.image, &tag).await?;
+            for old in &r.forget {
+                engine.untag(&crate::observe::releases::release_tag(&plan.project, &r.app, *old)).await?;
+            }
+            Ok::<_, EngineError>(())
+        };
+        if let Err(e) = recorded.await {
             outcome.failed.push(Failure {
                 app: r.app.clone(),
                 target: format!("release {}", r.number),
-                error: format!("failed to record release {} in the history: {e}", r.number),
+                error: format!("failed to record release {} on the engine: {e}", r.number),
                 detail: Vec::new(),
             });
         }

@@ -118,6 +118,12 @@ pub struct DesiredContainer {
     /// another key knows the fingerprints cannot be compared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint_key: Option<String>,
+    /// The release it runs (`berth.release`), decided by the planner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<u32>,
+    /// The rollback pin in force (`berth.pin*`), decided by the planner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<crate::observe::Pin>,
 }
 
 /// The declared configuration of one container. Only these fields are

@@ -42,8 +42,9 @@ pub fn report(loaded: &Loaded, observed: Option<&Observed>) -> Report {
         put("computed-image-repo", v.computed_image_repo.clone());
         put("computed-image", v.computed_image());
         put("image", familiar_image(&app.image));
-        // As Dokku: the newest release number (push-on-release tags), none before the first.
-        let releases = observed.and_then(|o| o.history.get(&app.name)).map(|h| h.next_number() - 1).unwrap_or(0);
+        // As Dokku: the newest release number, none before the first.
+        let releases =
+            observed.map(|o| crate::plan::diff::next_release(o, &loaded.desired.project, &app.name) - 1).unwrap_or(0);
         put("tag-version", if releases == 0 { String::new() } else { releases.to_string() });
         put("pull-credential", app.pull_credential.name.clone().unwrap_or_default());
         put("pull-credential-reason", app.pull_credential.why.clone());

@@ -1,6 +1,7 @@
 //! The image steps of an apply: builds (in parallel, up to `parallelism`;
-//! each image labelled with its build inputs), then pushes, then pulls. Each records what it made in the history only
-//! once it succeeded: a release number moves after its push did.
+//! each image labelled with its build inputs) and re-pulls of build images
+//! already pushed, then pushes, then the other pulls. A push-on-release
+//! number is checked against the registry after its push.
 
 use super::{record, timed, ApplyOptions, ApplySecrets, Event, Outcome, Progress, Targets};
 use crate::desired::DesiredBuild;
@@ -20,29 +21,57 @@ pub(super) async fn run(
     outcome: &mut Outcome,
     failed_apps: &mut BTreeSet<String>,
 ) {
-    let parallelism = opts.parallelism.max(1);
-    for kind in [ActionKind::Build, ActionKind::Push] {
-        let steps: Vec<&Action> =
-            plan.actions.iter().filter(|a| a.kind == kind && !failed_apps.contains(&a.app)).collect();
-        let results: Vec<(&Action, Result<(), EngineError>)> = futures_util::stream::iter(steps)
-            .map(|a| async move {
-                let r = match kind {
-                    ActionKind::Build => timed(progress, a, build(targets, a, secrets, progress)).await,
-                    _ => timed(progress, a, push(targets, a, secrets)).await,
-                };
-                (a, r)
-            })
-            .buffer_unordered(parallelism)
-            .collect()
-            .await;
-        for (a, r) in results {
-            record(outcome, a, r, failed_apps);
-        }
-    }
+    let rebuilt = |a: &Action| matches!(&a.detail, ActionDetail::Pull { build_of: Some(_), .. });
+    // A build image comes from a build or, already pushed, from its
+    // registry; then pushes (which need it locally); then the other pulls.
+    in_parallel(ActionKind::Build, targets, plan, secrets, opts, progress, outcome, failed_apps).await;
+    pulls(targets, plan, secrets, progress, outcome, failed_apps, rebuilt).await;
+    in_parallel(ActionKind::Push, targets, plan, secrets, opts, progress, outcome, failed_apps).await;
+    pulls(targets, plan, secrets, progress, outcome, failed_apps, |a| !rebuilt(a)).await;
+}
 
-    // Pulls. A failed pull fails every app that needed the image.
-    for a in plan.actions.iter().filter(|a| a.kind == ActionKind::Pull) {
-        let ActionDetail::Pull { image, platform, credential, build_of, digest } = &a.detail else { continue };
+/// Builds or pushes, up to `parallelism` at once.
+#[allow(clippy::too_many_arguments)]
+async fn in_parallel(
+    kind: ActionKind,
+    targets: &Targets,
+    plan: &Plan,
+    secrets: &ApplySecrets,
+    opts: &ApplyOptions,
+    progress: &Progress,
+    outcome: &mut Outcome,
+    failed_apps: &mut BTreeSet<String>,
+) {
+    let steps: Vec<&Action> = plan.actions.iter().filter(|a| a.kind == kind && !failed_apps.contains(&a.app)).collect();
+    let results: Vec<(&Action, Result<(), EngineError>)> = futures_util::stream::iter(steps)
+        .map(|a| async move {
+            let r = match kind {
+                ActionKind::Build => timed(progress, a, build(targets, a, secrets, progress)).await,
+                _ => timed(progress, a, push(targets, a, secrets)).await,
+            };
+            (a, r)
+        })
+        .buffer_unordered(opts.parallelism.max(1))
+        .collect()
+        .await;
+    for (a, r) in results {
+        record(outcome, a, r, failed_apps);
+    }
+}
+
+/// The pulls `which` selects, one at a time. A failed pull fails every app
+/// that needed the image.
+async fn pulls(
+    targets: &Targets,
+    plan: &Plan,
+    secrets: &ApplySecrets,
+    progress: &Progress,
+    outcome: &mut Outcome,
+    failed_apps: &mut BTreeSet<String>,
+    which: impl Fn(&Action) -> bool,
+) {
+    for a in plan.actions.iter().filter(|a| a.kind == ActionKind::Pull && which(a)) {
+        let ActionDetail::Pull { image, platform, credential, digest, .. } = &a.detail else { continue };
         if failed_apps.contains(&a.app) {
             continue;
         }
@@ -60,10 +89,9 @@ pub(super) async fn run(
             if source != *image {
                 targets.engine.tag(&source, image).await?;
             }
+            // (A build image pulled back is known by its digest in its
+            // repository from now on: the engine records it, so it counts as pushed.)
             check_platform(targets, image, platform.as_deref()).await?;
-            if let Some(app) = build_of {
-                remember_pushed(targets, app, image)?;
-            }
             Ok(())
         };
         let r = timed(progress, a, pulled).await;
@@ -138,32 +166,34 @@ fn build_labels(b: &DesiredBuild) -> BTreeMap<String, String> {
 async fn push(t: &Targets, a: &Action, secrets: &ApplySecrets) -> Result<(), EngineError> {
     let ActionDetail::Push { image, tags, release, credential } = &a.detail else { unreachable!("a push action") };
     let auth = credential.as_ref().and_then(|c| secrets.logins.get(c));
-    t.engine.push(image, auth).await?;
+    // The engine records the digest it pushed (RepoDigests): that is what
+    // tells every later plan, on any machine, that this build is pushed.
+    let pushed = t.engine.push(image, auth).await?;
     let login = auth.map(Login::from);
     let repository = repository_of(image);
+    let push_error = |message: String| EngineError::Push { image: format!("{repository}:{}", tags.join(",")), message };
     t.registry
         .retag_all(image, tags, login.as_ref(), credential.as_deref())
         .await
-        .map_err(|e| EngineError::Push { image: format!("{repository}:{}", tags.join(",")), message: e.to_string() })?;
+        .map_err(|e| push_error(e.to_string()))?;
     if let Some(n) = release {
+        // The number was claimed under the engine lock from the registry's
+        // tags; an applier on another engine may have pushed the same number
+        // at the same time: the registry says whose content it holds now.
         let released = format!("{repository}:{n}");
+        let now = t
+            .registry
+            .digest(&released, login.as_ref(), credential.as_deref())
+            .await
+            .map_err(|e| push_error(e.to_string()))?;
+        if now != pushed {
+            return Err(push_error(format!(
+                "release {n} was pushed by someone else at the same time (the registry holds {now} under it); plan again to take the next number"
+            )));
+        }
         t.engine.tag(image, &released).await?;
-        t.history.record_release(&a.app, Some(*n), &released, Some(image)).map_err(|e| history_error(&a.app, e))?;
     }
-    remember_pushed(t, &a.app, image)
-}
-
-fn remember_pushed(t: &Targets, app: &str, image: &str) -> Result<(), EngineError> {
-    t.history
-        .update(app, |h| {
-            h.pushed.insert(image.to_string());
-        })
-        .map(|_| ())
-        .map_err(|e| history_error(app, e))
-}
-
-fn history_error(app: &str, e: std::io::Error) -> EngineError {
-    EngineError::Call { action: format!("record the history of app {app}"), message: e.to_string() }
+    Ok(())
 }
 
 /// `reg/app:tag` + digest → `reg/app@digest`.

@@ -90,7 +90,7 @@ async fn locked(
         Some(l) => crate::pipeline::registry_client(&l.repo),
         None => crate::pipeline::saved_plan_registry(&plan),
     };
-    let targets = crate::pipeline::targets(engine, registry, &plan.project, Path::new(&plan.repo));
+    let targets = crate::pipeline::targets(engine, registry, Path::new(&plan.repo));
     let opts = ApplyOptions { parallelism: a.parallelism as usize };
     let outcome = carry_out(&targets, &plan, &secrets, &opts).await;
     Ok(report(&outcome))

@@ -40,10 +40,6 @@ pub async fn run(a: ReportArgs, load: &LoadOptions) -> anyhow::Result<u8> {
             None
         }
     };
-    let mut observed = observed;
-    if let Some(o) = observed.as_mut() {
-        o.history = crate::state::History::of(&loaded.desired.project).load().unwrap_or_default();
-    }
     let mut report = crate::report::report(&loaded, observed.as_ref());
     if let Some(app) = &app {
         let names: Vec<&str> = report.keys().map(String::as_str).collect();

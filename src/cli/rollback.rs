@@ -1,16 +1,17 @@
 //! `berth rollback [REPO] APP [--to RELEASE]`: run an app's previous (or a
-//! given) release again, from the local engine or, when pruned, its
-//! registry. Like `kamal rollback` and Dokku's `ps:rollback` it does not
-//! ask. The rollback is recorded as a pin in the app's history, so `drift`
-//! and `watch --heal` keep it; the next change of the app's image in the
-//! repository (a new commit in its build context, a new `image:`) ends it.
+//! given) release again, from the engine's release tags or, for a
+//! push-on-release app, its registry. Like `kamal rollback` and Dokku's
+//! `ps:rollback` it does not ask. The rollback is a pin the new containers
+//! carry (labels), so `drift` and `watch --heal` on any machine keep it; the
+//! next change of the app's image in the repository (a new build input, a
+//! new `image:`) ends it.
 
 use super::{connect, OutputFormat, EXIT_OK};
 use crate::apply::ApplyOptions;
 use crate::observe::Engine;
+use crate::observe::Pin;
 use crate::pipeline::{LoadOptions, PlanOptions};
 use crate::plan::{Plan, Summary};
-use crate::state::{History, Pin};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -20,8 +21,8 @@ use std::sync::Arc;
     after_help = concat!(
         super::repo_app_help!(),
         "\n\nExamples:\n  berth rollback web            # the release before the one running\n  \
-berth rollback ./infra web --to 3\n\nReleases are numbered per app on this host each time apply deploys a new image\n\
-(push-on-release apps: the registry's integer tags)."
+berth rollback ./infra web --to 3\n\nReleases are numbered per app each time apply deploys a new image, and recorded on the\n\
+engine (push-on-release apps: also the registry's integer tags), so any machine can roll back."
     )
 )]
 pub struct RollbackArgs {
@@ -63,44 +64,33 @@ async fn locked(
     app: &str,
     engine: Arc<dyn Engine>,
 ) -> anyhow::Result<u8> {
-    let project = loaded.desired.project.clone();
-    let history = History::of(&project);
-    let h = history.app(app)?;
-    if h.releases.is_empty() {
+    let project = &loaded.desired.project;
+    let observed = engine.observe(project).await?;
+    let known = crate::pipeline::releases(&observed, loaded, desired).await;
+    let list = || known.keys().map(u32::to_string).collect::<Vec<_>>().join(", ");
+    if known.is_empty() {
         anyhow::bail!(
-            "app {app} has no releases recorded on this host yet: berth records one each time apply deploys a new image"
+            "app {app} has no release to roll back to: berth records one on the engine each time apply deploys a new image"
         );
     }
-    let observed = engine.observe(&project).await?;
-    let running = observed.containers.iter().filter(|c| c.app == app).find_map(|c| c.config.as_ref().map(|c| &c.image));
-    let current = running.and_then(|i| h.release_of_image(i)).map(|r| r.number);
-    let known = || h.releases.iter().map(|r| r.number.to_string()).collect::<Vec<_>>().join(", ");
-    let target = match a.to {
-        Some(n) => h.release(n).ok_or_else(|| anyhow::anyhow!("app {app} has no release {n} (known: {})", known()))?,
+    let current = observed.running_release(app);
+    let (number, image) = match a.to {
+        Some(n) => known
+            .get_key_value(&n)
+            .ok_or_else(|| anyhow::anyhow!("app {app} has no release {n} (known: {})", list()))?,
         None => {
-            let before = current.unwrap_or_else(|| h.next_number());
-            h.releases.iter().filter(|r| r.number < before).max_by_key(|r| r.number).ok_or_else(|| match current {
-                Some(n) => anyhow::anyhow!("app {app} runs release {n}, its first: there is nothing to roll back to"),
-                None => anyhow::anyhow!("app {app} has no release to roll back to (known: {})", known()),
+            let before = current.unwrap_or(u32::MAX);
+            known.range(..before).next_back().ok_or_else(|| match current {
+                Some(n) => {
+                    anyhow::anyhow!("app {app} runs release {n}, its first known: there is nothing to roll back to")
+                }
+                None => anyhow::anyhow!("app {app} has no release to roll back to (known: {})", list()),
             })?
         }
     };
-    let pushed = desired.build.as_ref().is_none_or(|b| b.push.is_some());
-    if !pushed && !observed.images.contains_key(&target.image) {
-        anyhow::bail!(
-            "release {} of app {app} ({}) is no longer on this host and the app has no registry to pull it from",
-            target.number,
-            crate::plan::diff::familiar_image(&target.image)
-        );
-    }
-    println!(
-        "Rolling back app {app} to release {} ({}).",
-        target.number,
-        crate::plan::diff::familiar_image(&target.image)
-    );
-    let pin = Pin { release: target.number, image: target.image.clone(), while_repo_image: desired.image.clone() };
-    let plan =
-        crate::pipeline::plan_pinned(engine.as_ref(), loaded, PlanOptions::default(), Some((app, pin.clone()))).await?;
+    println!("Rolling back app {app} to release {number} ({}).", crate::plan::diff::familiar_image(image));
+    let pin = Pin { release: *number, image: image.clone(), while_repo_image: desired.image.clone() };
+    let plan = crate::pipeline::plan_pinned(engine.as_ref(), loaded, PlanOptions::default(), Some((app, pin))).await?;
     let plan = only(plan, app);
     super::plan::print(&plan, OutputFormat::Text)?;
     if plan.is_incomplete() {
@@ -110,14 +100,14 @@ async fn locked(
     if !plan.is_empty() {
         let secrets = loaded.apply_secrets(&plan)?;
         let registry = crate::pipeline::registry_client(&loaded.repo);
-        let targets = crate::pipeline::targets(engine, registry, &project, Path::new(&plan.repo));
+        let targets = crate::pipeline::targets(engine, registry, Path::new(&plan.repo));
         let opts = ApplyOptions { parallelism: a.parallelism as usize };
         let outcome = super::apply::carry_out(&targets, &plan, &secrets, &opts).await;
         code = super::apply::report(&outcome);
     }
     if code == EXIT_OK {
-        history.update(app, |h| h.pin = Some(pin))?;
-        println!("App {app} runs release {} until its image changes in the repository.", target.number);
+        // The pin is on the containers: every machine sees it.
+        println!("App {app} runs release {number} until its image changes in the repository.");
     }
     Ok(code)
 }

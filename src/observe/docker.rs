@@ -457,6 +457,10 @@ impl Engine for DockerEngine {
         images::tag(self, image, new_ref).await
     }
 
+    async fn untag(&self, reference: &str) -> Result<(), EngineError> {
+        images::untag(self, reference).await
+    }
+
     async fn image_platform(&self, image: &str) -> Result<Option<String>, EngineError> {
         images::image_platform(self, image).await
     }

@@ -10,6 +10,9 @@
 
 pub mod docker;
 pub mod registry;
+pub mod releases;
+
+pub use releases::Pin;
 
 use crate::desired::{ContainerConfig, DesiredContainer, NetworkAttachment};
 use serde::{Deserialize, Serialize};
@@ -28,6 +31,14 @@ pub mod labels {
     pub const CONFIG: &str = "berth.config";
     /// Which key fingerprinted the container's secret env (an id of it, not the key).
     pub const FINGERPRINT_KEY: &str = "berth.fingerprint-key";
+    /// The release the container runs.
+    pub const RELEASE: &str = "berth.release";
+    /// A rollback in force: the release run instead of the repository's image…
+    pub const PIN: &str = "berth.pin";
+    /// … its image …
+    pub const PIN_IMAGE: &str = "berth.pin.image";
+    /// … and the repository's image while which it holds.
+    pub const PIN_WHILE: &str = "berth.pin.while";
     /// On build images: the build's inputs as JSON (`BuildInputs`), so a
     /// later plan can say which changed.
     pub const BUILD: &str = "berth.build";
@@ -62,9 +73,6 @@ pub struct Observed {
     /// The engine's own platform, when a platform had to be checked.
     #[serde(default)]
     pub engine_platform: Option<String>,
-    /// Each app's release history on this host.
-    #[serde(default)]
-    pub history: BTreeMap<String, crate::state::AppHistory>,
     /// Containers that are not the project's: what they hold.
     #[serde(default)]
     pub others: Vec<OtherContainer>,
@@ -167,6 +175,12 @@ pub struct ObservedContainer {
     /// `berth.fingerprint-key` label: which key made its secret fingerprints.
     #[serde(default)]
     pub fingerprint_key: Option<String>,
+    /// `berth.release` label: the release it runs.
+    #[serde(default)]
+    pub release: Option<u32>,
+    /// `berth.pin*` labels: the rollback in force when it was made.
+    #[serde(default)]
+    pub pin: Option<Pin>,
     /// What the engine really runs, from an inspect; `None` when the
     /// container vanished between listing and inspect.
     #[serde(default)]
@@ -428,6 +442,9 @@ pub trait Engine: Send + Sync {
     async fn push(&self, image: &str, auth: Option<&PullAuth>) -> Result<String, EngineError>;
     /// Give a local image another reference (`docker tag`).
     async fn tag(&self, image: &str, new_ref: &str) -> Result<(), EngineError>;
+    /// Remove one reference of a local image; the image goes with its last
+    /// reference, unless a container uses it (then it stays, tag and all).
+    async fn untag(&self, reference: &str) -> Result<(), EngineError>;
     /// `os/arch[/variant]` of a local image, if present.
     async fn image_platform(&self, image: &str) -> Result<Option<String>, EngineError>;
     /// The engine's own platform, `os/arch[/variant]` (e.g. `linux/amd64`).

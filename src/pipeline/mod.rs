@@ -6,13 +6,13 @@ use crate::apply::{ContextSource, Targets};
 use crate::desired::{Desired, DesiredBuild};
 use crate::diag::Diagnostic;
 use crate::observe::registry::{ImagePlatforms, Login, RegistryClient, RegistryError, RegistryOptions};
+use crate::observe::Pin;
 use crate::observe::{Engine, EngineError, Observed, RemoteDigest};
 use crate::plan::diff::DiffOptions;
 use crate::plan::{Plan, Queries};
 use crate::secrets::Credentials;
 use crate::source::SourceError;
 use crate::spec::Repo;
-use crate::state::{History, Pin};
 use futures_util::future::join_all;
 use secrecy::ExposeSecret;
 use std::path::{Path, PathBuf};
@@ -53,8 +53,6 @@ pub enum PipelineError {
     FingerprintKey(std::io::Error),
     #[error("the saved plan is stale: {0}; run `berth plan --out` again")]
     StalePlan(String),
-    #[error("failed to read the release history: {0}")]
-    History(std::io::Error),
 }
 
 /// source → spec + secrets → resolve. Every problem of every file is
@@ -169,11 +167,8 @@ pub async fn plan_pinned(
     let mut observed = engine.observe(project).await?;
     look::declared_env(&mut observed, &loaded.desired, &loaded.fingerprint_key);
     look::around(engine, &loaded.desired, &mut observed).await?;
-    observed.history = History::of(project).load().map_err(PipelineError::History)?;
-    if let Some((app, pin)) = pin {
-        observed.history.entry(app.to_string()).or_default().pin = Some(pin);
-    }
-    let q = crate::plan::queries(&loaded.desired, &observed, opts.refresh_remote);
+    let rollback = pin.map(|(app, pin)| (app.to_string(), pin));
+    let q = crate::plan::queries(&loaded.desired, &observed, opts.refresh_remote, rollback.as_ref());
     if !q.is_empty() {
         ask(engine, loaded, &q, &mut observed).await?;
     }
@@ -182,10 +177,48 @@ pub async fn plan_pinned(
         allow_empty: opts.allow_empty,
         refresh_remote: opts.refresh_remote,
         allow_dirty: opts.allow_dirty,
+        rollback,
     };
     let mut plan = crate::plan::diff(&loaded.desired, &observed, &diff_opts);
     plan.notes.splice(0..0, loaded.notes.iter().cloned());
     Ok(plan)
+}
+
+/// An app's releases, as every machine sees them: the engine's release
+/// tags and, for a push-on-release app, its registry's integer tags (number
+/// → the image to run). A registry that cannot be listed leaves the
+/// engine's alone, with a warning.
+pub async fn releases(
+    observed: &Observed,
+    loaded: &Loaded,
+    app: &crate::desired::DesiredApp,
+) -> std::collections::BTreeMap<u32, String> {
+    let project = &loaded.desired.project;
+    let mut out: std::collections::BTreeMap<u32, String> = observed
+        .releases(project, &app.name)
+        .into_keys()
+        .map(|n| (n, crate::observe::releases::release_tag(project, &app.name, n)))
+        .collect();
+    let Some(b) = app.build.as_ref().filter(|b| b.push.as_ref().is_some_and(|p| p.on_release)) else { return out };
+    // A push-on-release app's releases are its repository's integer tags:
+    // run those (the engine's, else pulled from the registry).
+    for n in observed.numbered_tags(&b.repository).into_keys() {
+        out.insert(n, format!("{}:{n}", b.repository));
+    }
+    let cred = app.pull_credential.name.clone().or_else(|| b.push.as_ref().and_then(|p| p.credential.clone()));
+    let login = cred
+        .as_deref()
+        .and_then(|c| loaded.credentials.registry(c))
+        .map(|l| Login { username: l.username.clone(), password: l.password.expose_secret().to_string() });
+    match registry_client(&loaded.repo).tags(&b.repository, login.as_ref()).await {
+        Ok(tags) => {
+            for n in tags.iter().filter_map(|t| crate::observe::releases::release_number(t)) {
+                out.insert(n, format!("{}:{n}", b.repository));
+            }
+        }
+        Err(e) => tracing::warn!("the releases in {} are not listed: {e}", b.repository),
+    }
+    out
 }
 
 /// A registry client that speaks to the repository's insecure registries.
@@ -196,12 +229,12 @@ pub fn registry_client(repo: &Repo) -> RegistryClient {
 
 /// Where an apply of a plan made from the repository at `root` acts. Build
 /// contexts are streamed from the repository when each build starts.
-pub fn targets(engine: Arc<dyn Engine>, registry: RegistryClient, project: &str, root: &Path) -> Targets {
+pub fn targets(engine: Arc<dyn Engine>, registry: RegistryClient, root: &Path) -> Targets {
     let root = root.to_path_buf();
     let contexts: ContextSource = Arc::new(move |b: &DesiredBuild| {
         crate::source::context_tar(&root, &b.context, &b.dockerfile, &b.version).map_err(|e| e.to_string())
     });
-    Targets { engine, registry: Arc::new(registry), history: History::of(project), contexts }
+    Targets { engine, registry: Arc::new(registry), contexts }
 }
 
 /// The registry client for a saved plan: its repository's insecure

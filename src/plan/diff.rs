@@ -41,11 +41,20 @@ pub struct DiffOptions {
     pub refresh_remote: bool,
     /// Push builds from uncommitted files (`--allow-dirty`).
     pub allow_dirty: bool,
+    /// `berth rollback`: the pin to plan one app with, before it is on its containers.
+    pub rollback: Option<(String, crate::observe::Pin)>,
+}
+
+/// One past the highest release number the engine knows for the app: its
+/// release tags and the releases its containers run.
+pub(crate) fn next_release(observed: &Observed, project: &str, app: &str) -> u32 {
+    let tagged = observed.releases(project, app).into_keys().max();
+    tagged.into_iter().chain(observed.running_release(app)).max().unwrap_or(0) + 1
 }
 
 /// Compute the plan that takes `observed` to `desired`.
 pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan {
-    let (desired, mut notes) = super::pin::apply_pins(desired, &observed.history);
+    let (desired, mut notes) = super::pin::apply_pins(desired, observed, opts.rollback.as_ref());
     let desired = &desired;
     let (mut builds, mut pushes, mut pulls, mut changes) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut unknowns = Vec::new();
@@ -78,13 +87,20 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
             }
         };
         let (runtime, image_id, moved, release) = match &app.build {
-            Some(b) => match builds::plan(app, b, observed, opts.allow_dirty) {
+            Some(b) => match builds::plan(&desired.project, app, b, observed, opts.allow_dirty) {
                 Ok(bp) => {
                     notes.extend(bp.notes);
                     errors.extend(bp.errors);
                     builds.extend(bp.build);
                     pushes.extend(bp.push);
-                    bp.pull.into_iter().for_each(&mut pull);
+                    // A build image pulled back stands where its build would:
+                    // before the pushes, which need it.
+                    match bp.pull {
+                        Some(a) if matches!(&a.detail, ActionDetail::Pull { image, .. } if *image == app.image) => {
+                            builds.push(a)
+                        }
+                        other => other.into_iter().for_each(&mut pull),
+                    }
                     (bp.runtime, bp.image_id, None, bp.release)
                 }
                 Err(why) => {
@@ -151,40 +167,34 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
         };
         let before = changes.len();
         let project = &desired.project;
-        if runtime == app.image {
-            containers::plan_app(
-                project,
-                app,
-                image_id.as_deref(),
-                moved.as_deref(),
-                &existing,
-                &mut changes,
-                &mut notes,
-            );
-        } else {
-            let mut app = app.clone();
-            app.containers.iter_mut().for_each(|c| c.config.image = runtime.clone());
-            containers::plan_app(
-                project,
-                &app,
-                image_id.as_deref(),
-                moved.as_deref(),
-                &existing,
-                &mut changes,
-                &mut notes,
-            );
+        // The release the containers run: the pin's, the push's, one the
+        // engine has recorded for this very image, else the next number
+        // (recorded as a release only if the app deploys).
+        let pinned = app.containers.first().and_then(|c| c.pin.as_ref()).map(|p| p.release);
+        let recorded = image_id.as_deref().and_then(|id| {
+            observed.releases(project, &app.name).into_iter().rev().find(|(_, i)| *i == id).map(|(n, _)| n)
+        });
+        let next = next_release(observed, project, &app.name);
+        let number = pinned.or(release).or(recorded).unwrap_or(next);
+        let mut app = app.clone();
+        for c in &mut app.containers {
+            c.config.image = runtime.clone();
+            c.release = Some(number);
         }
-        // A deploy of an image this app has not run before is a release
-        // (`push-on-release` releases are recorded by their push).
-        let history = observed.history.get(&app.name);
+        containers::plan_app(project, &app, image_id.as_deref(), moved.as_deref(), &existing, &mut changes, &mut notes);
         let deploys = changes[before..].iter().any(|a| a.kind != ActionKind::Remove);
-        if deploys && release.is_none() && history.is_none_or(|h| h.release_of_image(&runtime).is_none()) {
-            releases.push(PlannedRelease {
-                app: app.name.clone(),
-                number: history.map_or(1, |h| h.next_number()),
-                image: runtime.clone(),
-                artifact: app.build.as_ref().map(|_| app.image.clone()),
-            });
+        let new = pinned.is_none() && (release.is_some() || recorded.is_none());
+        if deploys && new {
+            let mut kept: Vec<u32> =
+                observed.releases(project, &app.name).into_keys().filter(|n| *n != number).collect();
+            kept.sort_unstable_by(|a, b| b.cmp(a));
+            let busy = [observed.running_release(&app.name), observed.pin(&app.name).map(|p| p.release)];
+            let forget = kept
+                .into_iter()
+                .skip(crate::observe::releases::KEPT - 1)
+                .filter(|n| !busy.contains(&Some(*n)))
+                .collect();
+            releases.push(PlannedRelease { app: app.name.clone(), number, image: runtime.clone(), forget });
         }
     }
 

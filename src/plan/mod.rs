@@ -79,16 +79,18 @@ pub struct RegistryAnswer {
     pub credential: Option<String>,
 }
 
-/// A release to record after its app applied.
+/// A release to record after its app applied: its image is tagged
+/// `berth.local/<project>/<app>:<number>` on the engine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlannedRelease {
     pub app: String,
     pub number: u32,
     /// The image the app's containers run.
     pub image: String,
-    /// The build image it came from, for build apps.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub artifact: Option<String>,
+    /// Older release tags to remove (beyond the newest kept per app; never
+    /// one that containers run or a pin names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forget: Vec<u32>,
 }
 
 /// One step.

@@ -1,21 +1,23 @@
-//! Rollback pins: `berth rollback` records which release an app runs
-//! instead of the repository's image. A pin holds while the repository's
+//! Rollback pins: `berth rollback` runs a release instead of the
+//! repository's image, and its containers carry the pin (`berth.pin*`
+//! labels), so every machine sees it. A pin holds while the repository's
 //! image for the app stays what it was at the rollback; the next change of
-//! that image (a new commit in the build context, a new `image:`) ends it,
-//! so `drift` and `watch --heal` neither undo a rollback nor keep it forever.
+//! that image (a new build input, a new `image:`) ends it, so `drift` and
+//! `watch --heal` neither undo a rollback nor keep it forever.
 
 use super::Note;
 use crate::desired::Desired;
+use crate::observe::{Observed, Pin};
 use crate::spec::PullPolicy;
-use crate::state::AppHistory;
-use std::collections::BTreeMap;
 
-/// `desired` with every pin in force applied, and a note per pinned app.
-pub fn apply_pins(desired: &Desired, history: &BTreeMap<String, AppHistory>) -> (Desired, Vec<Note>) {
+/// `desired` with every pin in force applied (the containers' own, or
+/// `rollback`'s for its app), and a note per pinned app.
+pub fn apply_pins(desired: &Desired, observed: &Observed, rollback: Option<&(String, Pin)>) -> (Desired, Vec<Note>) {
     let mut out = desired.clone();
     let mut notes = Vec::new();
     for app in &mut out.apps {
-        let Some(pin) = history.get(&app.name).and_then(|h| h.pin.as_ref()) else { continue };
+        let asked = rollback.filter(|(name, _)| *name == app.name).map(|(_, pin)| pin);
+        let Some(pin) = asked.or(observed.pin(&app.name)) else { continue };
         if pin.while_repo_image != app.image {
             continue;
         }
@@ -33,6 +35,7 @@ pub fn apply_pins(desired: &Desired, history: &BTreeMap<String, AppHistory>) -> 
         app.pull_policy = PullPolicy::Missing;
         for c in &mut app.containers {
             c.config.image = pin.image.clone();
+            c.pin = Some(pin.clone());
         }
     }
     (out, notes)

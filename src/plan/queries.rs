@@ -34,8 +34,13 @@ impl Queries {
 }
 
 /// The questions for planning `desired` against `observed`.
-pub fn queries(desired: &Desired, observed: &Observed, refresh_remote: bool) -> Queries {
-    let (desired, _) = apply_pins(desired, &observed.history);
+pub fn queries(
+    desired: &Desired,
+    observed: &Observed,
+    refresh_remote: bool,
+    rollback: Option<&(String, crate::observe::Pin)>,
+) -> Queries {
+    let (desired, _) = apply_pins(desired, observed, rollback);
     let mut q = Queries::default();
     for app in desired.apps.iter().filter(|a| !a.suspended) {
         let cred = app.pull_credential.name.clone();

@@ -120,6 +120,8 @@ fn resolve_app(
                 replica,
                 update_order: spec.update_order.as_ref().map(|o| o.value),
                 fingerprint_key: has_secrets(&config).then(|| key_id(inputs.fingerprint_key)),
+                release: None,
+                pin: None,
                 config,
             });
         }

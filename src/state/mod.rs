@@ -1,10 +1,8 @@
-//! State on the host: the secret-fingerprint key and each app's release
-//! history (`history`). Never holds a secret. The apply lock is not here:
-//! it lives on the engine, where every machine sees it (`apply::lock`).
-
-pub mod history;
-
-pub use history::{AppHistory, History, Pin, Release};
+//! State on the host: a cache that any machine may lack. Today only this
+//! machine's fallback secret-fingerprint key, for repositories without one.
+//! Never holds a secret value. What machines must agree on lives elsewhere:
+//! the apply lock, releases and pins on the engine (`apply::lock`,
+//! `observe::releases`), the fingerprint key in the repository.
 
 use std::fs::OpenOptions;
 use std::path::PathBuf;

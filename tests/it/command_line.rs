@@ -94,7 +94,7 @@ fn report_and_rollback_read_repo_and_app_alike() {
     for args in [&["rollback", "web"][..], &["rollback", d, "web"]] {
         let out = run(args);
         assert_exit(&out, 1);
-        assert!(stderr(&out).contains("app web has no releases recorded"), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("app web has no release to roll back to"), "{args:?}: {}", stderr(&out));
     }
 }
 

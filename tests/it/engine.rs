@@ -33,6 +33,8 @@ fn container(project: &str, command: &[&str]) -> DesiredContainer {
         },
         update_order: None,
         fingerprint_key: None,
+        release: None,
+        pin: None,
     }
 }
 

@@ -88,8 +88,19 @@ pub fn container_labels(project: &str, c: &DesiredContainer, spec_hash: &str) ->
     // ContainerConfig holds secret env as fingerprints only, so the label
     // reveals nothing; serializing a plain struct cannot fail.
     let config = serde_json::to_string(&c.config).expect("container config serializes to JSON");
-    let key = c.fingerprint_key.as_ref().map(|k| (labels::FINGERPRINT_KEY.to_string(), k.clone()));
-    HashMap::from_iter(key.into_iter().chain([
+    let mut extra: Vec<(String, String)> = Vec::new();
+    if let Some(k) = &c.fingerprint_key {
+        extra.push((labels::FINGERPRINT_KEY.to_string(), k.clone()));
+    }
+    if let Some(n) = c.release {
+        extra.push((labels::RELEASE.to_string(), n.to_string()));
+    }
+    if let Some(p) = &c.pin {
+        extra.push((labels::PIN.to_string(), p.release.to_string()));
+        extra.push((labels::PIN_IMAGE.to_string(), p.image.clone()));
+        extra.push((labels::PIN_WHILE.to_string(), p.while_repo_image.clone()));
+    }
+    HashMap::from_iter(extra.into_iter().chain([
         (labels::PROJECT.to_string(), project.to_string()),
         (labels::APP.to_string(), c.app.clone()),
         (labels::PROCESS.to_string(), c.process.clone()),
@@ -232,6 +243,8 @@ mod tests {
             },
             update_order: None,
             fingerprint_key: Some("k1".into()),
+            release: None,
+            pin: None,
         }
     }
 

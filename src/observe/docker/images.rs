@@ -425,6 +425,16 @@ pub(super) async fn tag(e: &DockerEngine, image: &str, new_ref: &str) -> Result<
     unreached(|| e.docker.tag_image(image, Some(opts.clone()))).await.map_err(call(action()))
 }
 
+pub(super) async fn untag(e: &DockerEngine, reference: &str) -> Result<(), EngineError> {
+    let opts = bollard::query_parameters::RemoveImageOptionsBuilder::new().force(false).noprune(false).build();
+    match unreached(|| e.docker.remove_image(reference, Some(opts.clone()), None)).await {
+        Ok(_) => Ok(()),
+        // Gone already, or a container still uses it: either way nothing to do.
+        Err(err) if matches!(status(&err), Some(404 | 409)) => Ok(()),
+        Err(err) => Err(call(format!("remove the tag {reference}"))(err)),
+    }
+}
+
 /// `127.0.0.1:5000/x:1` → (`127.0.0.1:5000/x`, `1`); `x@sha256:…` → (`x`, -, `sha256:…`).
 fn split_reference(reference: &str) -> (&str, Option<&str>, Option<&str>) {
     let (rest, digest) = match reference.split_once('@') {

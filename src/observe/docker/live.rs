@@ -191,6 +191,14 @@ pub(super) fn observed_container(s: ContainerSummary) -> ObservedContainer {
         spec_hash: label(labels::SPEC_HASH),
         config: label(labels::CONFIG).and_then(|json| serde_json::from_str::<ContainerConfig>(&json).ok()),
         fingerprint_key: label(labels::FINGERPRINT_KEY),
+        release: label(labels::RELEASE).and_then(|r| r.parse().ok()),
+        pin: match (label(labels::PIN).and_then(|r| r.parse().ok()), label(labels::PIN_IMAGE), label(labels::PIN_WHILE))
+        {
+            (Some(release), Some(image), Some(while_repo_image)) => {
+                Some(crate::observe::Pin { release, image, while_repo_image })
+            }
+            _ => None,
+        },
         live: None,
     }
 }

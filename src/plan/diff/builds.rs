@@ -8,6 +8,7 @@
 
 use super::familiar_image;
 use crate::desired::{DesiredApp, DesiredBuild, DesiredPush};
+use crate::observe::releases::release_number;
 use crate::observe::{Observed, RemoteDigest};
 use crate::plan::{Action, ActionDetail, ActionKind, FieldChange, Note, PlanError, Queries};
 use crate::source::{BuildInputs, ContextFrom};
@@ -33,7 +34,7 @@ pub(crate) struct BuildPlan {
 pub(crate) fn queries(app: &DesiredApp, b: &DesiredBuild, observed: &Observed, q: &mut Queries) {
     let Some(p) = &b.push else { return };
     if p.on_release {
-        if release_for(app, b, observed).is_some() {
+        if release_for(b, &app.image, observed).is_some() {
             return;
         }
         q.tags.insert(b.repository.clone(), credential(app, p));
@@ -47,6 +48,7 @@ pub(crate) fn queries(app: &DesiredApp, b: &DesiredBuild, observed: &Observed, q
 /// A build from uncommitted files that would be pushed is a plan error,
 /// unless `allow_dirty`.
 pub(crate) fn plan(
+    project: &str,
     app: &DesiredApp,
     b: &DesiredBuild,
     observed: &Observed,
@@ -55,7 +57,6 @@ pub(crate) fn plan(
     let artifact = &app.image;
     let local = observed.images.get(artifact).cloned();
     let mut out = BuildPlan { runtime: artifact.clone(), image_id: local.clone(), ..Default::default() };
-    let history = observed.history.get(&app.name);
     let note = |message: String| Note { app: Some(app.name.clone()), message };
     match &b.version.from {
         ContextFrom::WorkingTree { .. } if b.push.is_some() && !allow_dirty => {
@@ -94,7 +95,7 @@ pub(crate) fn plan(
     };
 
     if p.on_release {
-        if let Some(n) = release_for(app, b, observed) {
+        if let Some(n) = release_for(b, artifact, observed) {
             out.runtime = format!("{}:{n}", b.repository);
             out.image_id = observed.images.get(&out.runtime).cloned();
             if out.image_id.is_none() {
@@ -102,7 +103,7 @@ pub(crate) fn plan(
             }
             return Ok(out);
         }
-        let n = next_release(app, b, observed)?;
+        let n = next_release(project, app, b, observed)?;
         out.release = Some(n);
         out.runtime = format!("{}:{n}", b.repository);
         out.image_id = None;
@@ -120,7 +121,8 @@ pub(crate) fn plan(
     }
 
     match &local {
-        Some(_) if history.is_some_and(|h| h.pushed.contains(artifact)) => {}
+        // The engine knows it by a digest in its repository: pushed (or pulled from there).
+        Some(id) if observed.pushed(&b.repository, id) => {}
         Some(_) => {
             let reason = format!("not yet pushed to {}", registry_of(&b.repository));
             out.push = Some(push_action(app, p, p.extra_tags.clone(), None, reason));
@@ -154,44 +156,28 @@ fn fetch_or_build(
     Ok(())
 }
 
-/// The release already made from this build image: recorded in the
-/// history, or an integer tag of the same local image.
-pub(crate) fn release_for(app: &DesiredApp, b: &DesiredBuild, observed: &Observed) -> Option<u32> {
-    let history = observed.history.get(&app.name);
-    if let Some(r) = history.and_then(|h| h.release_of_artifact(&app.image)) {
-        return Some(r.number);
-    }
-    let id = observed.images.get(&app.image)?;
-    local_release_tags(&b.repository, observed).filter(|(_, i)| *i == id).map(|(n, _)| n).max()
+/// The release already made from this build image: an integer tag of the
+/// same image on the engine (made by its push, or its pull).
+pub(crate) fn release_for(b: &DesiredBuild, artifact: &str, observed: &Observed) -> Option<u32> {
+    let id = observed.images.get(artifact)?;
+    observed.numbered_tags(&b.repository).into_iter().filter(|(_, i)| *i == id.as_str()).map(|(n, _)| n).max()
 }
 
 /// One past the highest release number anywhere: the registry's integer
-/// tags (so a lost history never reuses a number), the history, local tags.
-fn next_release(app: &DesiredApp, b: &DesiredBuild, observed: &Observed) -> Result<u32, String> {
+/// tags (every machine sees them, so no number is used twice), the
+/// engine's integer tags of the repository, and the app's release tags and
+/// running release on the engine. Asked under the apply lock, so two
+/// appliers never claim one number.
+fn next_release(project: &str, app: &DesiredApp, b: &DesiredBuild, observed: &Observed) -> Result<u32, String> {
     let tags = match observed.registry_tags.get(&b.repository) {
         Some(Ok(tags)) => tags,
         Some(Err(why)) => return Err(format!("cannot number the next release: {why}")),
         None => return Err(format!("cannot number the next release: tags of {} not listed", b.repository)),
     };
-    let registry = tags.iter().filter_map(|t| release_number(t));
-    let history = observed.history.get(&app.name).map(|h| h.next_number() - 1).unwrap_or(0);
-    let local = local_release_tags(&b.repository, observed).map(|(n, _)| n);
-    Ok(registry.chain(local).chain([history]).max().unwrap_or(0) + 1)
-}
-
-/// `5` → 5; release tags are plain decimal numbers.
-fn release_number(tag: &str) -> Option<u32> {
-    (!tag.is_empty() && tag.len() < 10 && tag.bytes().all(|c| c.is_ascii_digit())).then(|| tag.parse().ok()).flatten()
-}
-
-/// Local `<repository>:<number>` tags and their image ids.
-fn local_release_tags<'a>(repository: &'a str, observed: &'a Observed) -> impl Iterator<Item = (u32, &'a String)> + 'a {
-    let prefix = format!("{repository}:");
-    observed
-        .images
-        .range(prefix.clone()..)
-        .take_while(move |(k, _)| k.starts_with(&prefix))
-        .filter_map(move |(k, id)| release_number(&k[repository.len() + 1..]).map(|n| (n, id)))
+    let registry = tags.iter().filter_map(|t| release_number(t)).max().unwrap_or(0);
+    let local = observed.numbered_tags(&b.repository).into_keys().max().unwrap_or(0);
+    let engine = super::next_release(observed, project, &app.name) - 1;
+    Ok(registry.max(local).max(engine) + 1)
 }
 
 /// The credential to read and pull the build image with: the app's pull

@@ -28,6 +28,8 @@ fn container(app: &str, process: &str, replica: u32) -> DesiredContainer {
         },
         update_order: None,
         fingerprint_key: None,
+        release: None,
+        pin: None,
     }
 }
 
@@ -59,6 +61,8 @@ fn running(c: &DesiredContainer, id: &str) -> ObservedContainer {
         image_id: id.into(),
         spec_hash: Some(c.config.spec_hash(id)),
         fingerprint_key: None,
+        release: None,
+        pin: None,
         config: Some(c.config.clone()),
         live: Some(Live { config: c.config.clone(), ..Default::default() }),
     }
@@ -98,8 +102,39 @@ fn missing_container_is_created_with_its_values() {
     assert_eq!(a.reason, "container missing");
     assert!(a.changes.iter().any(|f| f.path == "env.LOG_LEVEL" && f.new.as_deref() == Some("info")));
     assert!(a.changes.iter().any(|f| f.path == "image" && f.new.as_deref() == Some("busybox:1.36")));
-    assert_eq!(a.detail, ActionDetail::Create { container: c });
+    // The first deploy is release 1, and the container says so.
+    assert_eq!(a.detail, ActionDetail::Create { container: DesiredContainer { release: Some(1), ..c } });
     assert_eq!(p.summary.create, 1);
+    assert_eq!(p.releases.iter().map(|r| (r.number, r.image.as_str())).collect::<Vec<_>>(), [(1, BUSYBOX)]);
+}
+
+#[test]
+fn releases_are_recorded_on_the_engine_and_numbered_from_it() {
+    let c = container("web", "web", 1);
+    let tag = |n| crate::observe::releases::release_tag("p", "web", n);
+    // Release 4 of this very image is on the engine: a new container runs release 4, nothing is recorded.
+    let mut o = observed(vec![]);
+    o.images.insert(tag(4), ID_A.into());
+    o.images.insert(tag(6), ID_B.into());
+    let p = plan(&desired(vec![app("web", vec![c.clone()])]), &o);
+    assert!(matches!(&p.actions[0].detail, ActionDetail::Create { container } if container.release == Some(4)));
+    assert!(p.releases.is_empty(), "{:?}", p.releases);
+    // Another image: the next number after every one the engine knows.
+    let mut moved = o.clone();
+    moved.images.insert(BUSYBOX.into(), "sha256:cccc".into());
+    let p = plan(&desired(vec![app("web", vec![c.clone()])]), &moved);
+    assert_eq!(p.releases[0].number, 7);
+    // Old tags beyond what is kept go, never one a container runs.
+    let mut many = moved.clone();
+    for n in 1..=12 {
+        many.images.insert(tag(n), format!("sha256:{n:064}"));
+    }
+    let mut runs3 = running(&c, "sha256:x");
+    runs3.release = Some(3);
+    many.containers.push(runs3);
+    let p = plan(&desired(vec![app("web", vec![c])]), &many);
+    assert_eq!(p.releases[0].number, 13);
+    assert_eq!(p.releases[0].forget, vec![2, 1], "12..4 kept with 13; 3 runs");
 }
 
 #[test]

@@ -13,6 +13,8 @@ fn container(name: &str) -> DesiredContainer {
         config: ContainerConfig::default(),
         update_order: None,
         fingerprint_key: None,
+        release: None,
+        pin: None,
     }
 }
 

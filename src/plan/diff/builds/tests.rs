@@ -1,12 +1,12 @@
 //! Build apps in the planner, on plain values.
 
 use crate::desired::{ContainerConfig, Desired, DesiredApp, DesiredBuild, DesiredContainer, DesiredPush};
+use crate::observe::Pin;
 use crate::observe::{ContainerState, Observed, ObservedContainer, RemoteDigest};
 use crate::plan::diff::{diff, DiffOptions};
 use crate::plan::{queries, ActionDetail, ActionKind, Plan};
 use crate::source::{BuildInputs, ContextFrom, ContextVersion};
 use crate::spec::PullPolicy;
-use crate::state::{AppHistory, Pin, Release};
 
 const REPO: &str = "127.0.0.1:5000/app-web";
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -48,6 +48,8 @@ fn app(push: Option<DesiredPush>) -> DesiredApp {
             config: ContainerConfig { image: ARTIFACT.into(), ..Default::default() },
             update_order: None,
             fingerprint_key: None,
+            release: None,
+            pin: None,
         }],
     }
 }
@@ -86,19 +88,20 @@ fn running(image: &str, id: &str) -> ObservedContainer {
         spec_hash: Some(config.spec_hash(id)),
         live: Some(crate::observe::Live { config: config.clone(), ..Default::default() }),
         fingerprint_key: None,
+        release: Some(1),
+        pin: None,
         config: Some(config),
     }
 }
 
-fn history(pushed: &[&str], releases: &[(u32, &str, &str)]) -> AppHistory {
-    AppHistory {
-        pushed: pushed.iter().map(|s| s.to_string()).collect(),
-        releases: releases
-            .iter()
-            .map(|(n, i, a)| Release { number: *n, image: i.to_string(), artifact: Some(a.to_string()), at: 0 })
-            .collect(),
-        pin: None,
-    }
+/// The engine's record of release `n` of app `web`: its tag.
+fn released(n: u32) -> String {
+    crate::observe::releases::release_tag("p", "web", n)
+}
+
+/// What the engine lists after a push of `ARTIFACT`: a digest in its repository.
+fn pushed_digest() -> String {
+    format!("{REPO}@sha256:{}", "d".repeat(64))
 }
 
 #[test]
@@ -114,16 +117,15 @@ fn a_local_build_is_built_once() {
     assert_eq!(p.releases.len(), 1, "the first deploy is release 1");
     assert_eq!(p.releases[0].number, 1);
 
-    // Built and running: nothing to do, nothing to ask.
+    // Built, released and running: nothing to do, nothing to ask.
     let o = Observed {
-        images: [(ARTIFACT.to_string(), ID.to_string())].into(),
+        images: [(ARTIFACT.to_string(), ID.to_string()), (released(1), ID.to_string())].into(),
         containers: vec![running(ARTIFACT, ID)],
-        history: [("web".to_string(), history(&[], &[(1, ARTIFACT, ARTIFACT)]))].into(),
         ..Default::default()
     };
     let p = plan(app(None), &o);
     assert!(p.is_empty() && p.releases.is_empty(), "{:?}", p.actions);
-    assert!(queries(&Desired { project: "p".into(), apps: vec![app(None)], empty: false }, &o, false).is_empty());
+    assert!(queries(&Desired { project: "p".into(), apps: vec![app(None)], empty: false }, &o, false, None).is_empty());
 }
 
 #[test]
@@ -155,9 +157,10 @@ fn a_build_in_the_registry_is_pulled_not_rebuilt() {
 fn a_local_build_not_yet_pushed_is_pushed_once() {
     let mut o = Observed { images: [(ARTIFACT.to_string(), ID.to_string())].into(), ..Default::default() };
     o.containers.push(running(ARTIFACT, ID));
-    o.history.insert("web".into(), history(&[], &[(1, ARTIFACT, ARTIFACT)]));
+    o.images.insert(released(1), ID.into());
     assert_eq!(kinds(&plan(app(push(false)), &o)), [(ActionKind::Push, "127.0.0.1:5000/app-web:0123456789ab")]);
-    o.history.insert("web".into(), history(&[ARTIFACT], &[(1, ARTIFACT, ARTIFACT)]));
+    // The engine knows a digest of it in its repository: pushed (from any machine).
+    o.images.insert(pushed_digest(), ID.into());
     assert!(plan(app(push(false)), &o).is_empty());
 }
 
@@ -173,10 +176,10 @@ fn an_unreachable_registry_is_unknown_not_a_build() {
 }
 
 #[test]
-fn releases_take_the_next_number_from_the_registry_history_and_local_tags() {
+fn releases_take_the_next_number_from_the_registry_and_the_engine() {
     let d = Desired { project: "p".into(), apps: vec![app(push(true))], empty: false };
     let mut o = Observed { images: [(ARTIFACT.to_string(), ID.to_string())].into(), ..Default::default() };
-    let q = queries(&d, &o, false);
+    let q = queries(&d, &o, false, None);
     assert_eq!(q.tags.keys().collect::<Vec<_>>(), [REPO]);
     assert!(q.artifacts.is_empty(), "the build image is local");
 
@@ -186,10 +189,11 @@ fn releases_take_the_next_number_from_the_registry_history_and_local_tags() {
     assert_eq!((tags.clone(), *release), (vec!["latest".to_string(), "3".to_string()], Some(3)));
     let ActionDetail::Create { container } = &p.actions[1].detail else { panic!() };
     assert_eq!(container.config.image, format!("{REPO}:3"), "containers run the release tag");
-    assert!(p.releases.is_empty(), "the push records a push-on-release release");
+    assert_eq!(container.release, Some(3), "and say so");
+    assert_eq!((p.releases[0].number, p.releases[0].image.as_str()), (3, format!("{REPO}:3").as_str()));
 
-    // The history knows a higher number than the registry (a failed cleanup there).
-    o.history.insert("web".into(), history(&[], &[(7, &format!("{REPO}:7"), "other:1")]));
+    // The engine knows a higher number than the registry (a failed cleanup there).
+    o.images.insert(released(7), "sha256:other".into());
     let p = plan(app(push(true)), &o);
     assert!(matches!(&p.actions[0].detail, ActionDetail::Push { release: Some(8), .. }));
 
@@ -200,23 +204,30 @@ fn releases_take_the_next_number_from_the_registry_history_and_local_tags() {
 
 #[test]
 fn a_made_release_is_run_or_pulled_again() {
-    let released = format!("{REPO}:3");
+    let tag3 = format!("{REPO}:3");
+    let mut running3 = running(&tag3, ID);
+    running3.release = Some(3);
     let mut o = Observed {
-        images: [(ARTIFACT.to_string(), ID.to_string()), (released.clone(), ID.to_string())].into(),
-        containers: vec![running(&released, ID)],
+        images: [(ARTIFACT.to_string(), ID.to_string()), (tag3.clone(), ID.to_string()), (released(3), ID.to_string())]
+            .into(),
+        containers: vec![running3],
         ..Default::default()
     };
-    // Found from local tags alone (history lost).
+    // Found from the engine's tags alone: no state dir needed.
     let d = Desired { project: "p".into(), apps: vec![app(push(true))], empty: false };
-    assert!(queries(&d, &o, false).is_empty());
+    assert!(queries(&d, &o, false, None).is_empty());
     assert!(plan(app(push(true)), &o).is_empty());
 
-    // Image pruned locally: pulled back, not rebuilt, not released again.
+    // A new host (nothing local): the registry has the build, so it is pulled
+    // back, never rebuilt, and released there under the next free number.
     o.images.clear();
-    o.history.insert("web".into(), history(&[ARTIFACT], &[(3, &released, ARTIFACT)]));
+    o.containers.clear();
+    o.remote.insert(ARTIFACT.into(), RemoteDigest::Digest(ID.into()));
+    o.registry_tags.insert(REPO.into(), Ok(vec!["1".into(), "2".into(), "3".into()]));
     let p = plan(app(push(true)), &o);
-    assert_eq!(kinds(&p)[0], (ActionKind::Pull, "127.0.0.1:5000/app-web:3"));
-    assert!(!p.actions.iter().any(|a| matches!(a.kind, ActionKind::Build | ActionKind::Push)));
+    assert_eq!(kinds(&p)[0], (ActionKind::Pull, ARTIFACT));
+    assert!(!p.actions.iter().any(|a| a.kind == ActionKind::Build));
+    assert!(matches!(&p.actions[1].detail, ActionDetail::Push { release: Some(4), .. }), "{:?}", p.actions);
 }
 
 /// `app` built from the working tree (uncommitted `services/web/app.txt`).
@@ -331,13 +342,14 @@ fn an_up_to_date_build_names_its_commit() {
 
 #[test]
 fn a_rollback_pin_holds_until_the_repository_image_changes() {
-    let old = format!("{REPO}:aaaaaaaaaaaa");
-    let mut h = history(&[ARTIFACT, &old], &[(1, &old, &old), (2, ARTIFACT, ARTIFACT)]);
-    h.pin = Some(Pin { release: 1, image: old.clone(), while_repo_image: ARTIFACT.into() });
+    let old = released(1);
+    let pin = Pin { release: 1, image: old.clone(), while_repo_image: ARTIFACT.into() };
+    let mut pinned = running(&old, &ID.replace('1', "2"));
+    pinned.pin = Some(pin.clone());
     let o = Observed {
-        images: [(ARTIFACT.to_string(), ID.to_string()), (old.clone(), ID.replace('1', "2"))].into(),
-        containers: vec![running(&old, &ID.replace('1', "2"))],
-        history: [("web".to_string(), h.clone())].into(),
+        images: [(ARTIFACT.to_string(), ID.to_string()), (old.clone(), ID.replace('1', "2")), (released(2), ID.into())]
+            .into(),
+        containers: vec![pinned],
         ..Default::default()
     };
     let p = plan(app(push(false)), &o);
