@@ -10,7 +10,6 @@ use crate::apply::ApplyOptions;
 use crate::pipeline::{LoadOptions, PlanOptions};
 use crate::plan::{Plan, Summary};
 use crate::state::{History, Pin};
-use std::path::Path;
 use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
@@ -94,7 +93,7 @@ pub async fn run(a: RollbackArgs, load: &LoadOptions) -> anyhow::Result<u8> {
     if !plan.is_empty() {
         let secrets = loaded.apply_secrets(&plan)?;
         let registry = crate::pipeline::registry_client(&loaded.repo);
-        let targets = crate::pipeline::targets(Arc::new(engine), registry, &project, Path::new(&plan.repo));
+        let targets = crate::pipeline::targets(Arc::new(engine), registry, &project, &loaded.repo.root);
         let opts = ApplyOptions { parallelism: a.parallelism as usize };
         let outcome = super::apply::carry_out(&targets, &plan, &secrets, &opts).await;
         code = super::apply::report(&outcome);
