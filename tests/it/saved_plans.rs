@@ -45,7 +45,14 @@ fn runner(repo: &TestRepo, cwd: &Path, state: &Path, age_key: Option<&str>, args
 
 /// `git clone` of the repository into `dest`; returns `dest`.
 fn clone(repo: &TestRepo, dest: PathBuf) -> PathBuf {
-    let out = Command::new("git").arg("clone").arg("-q").arg(repo.dir()).arg(&dest).output().expect("git runs");
+    clone_with(repo, dest, &[])
+}
+
+/// `clone`, with `git clone` options (`--depth 1`: as CI checks out).
+fn clone_with(repo: &TestRepo, dest: PathBuf, options: &[&str]) -> PathBuf {
+    // A file:// URL, so that --depth is honoured.
+    let url = format!("file://{}", repo.dir().display());
+    let out = Command::new("git").args(["clone", "-q"]).args(options).arg(url).arg(&dest).output().expect("git runs");
     assert!(out.status.success(), "git clone failed:\n{}", stderr(&out));
     dest
 }
@@ -92,7 +99,8 @@ fn a_saved_plan_applies_from_another_clone_of_its_commit() {
         (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (state_a, state_b) = (dir_a.path().join("state"), dir_b.path().join("state"));
     let a = clone(&repo, dir_a.path().join(&project));
-    let b = clone(&repo, dir_b.path().join("checkout"));
+    // Runner B checks out as CI does: one commit deep.
+    let b = clone_with(&repo, dir_b.path().join("checkout"), &["--depth", "1"]);
     let plan_file = elsewhere.path().join("plan.json");
     let out = runner(&repo, &a, &state_a, Some(&age_key), &["plan", "--out", plan_file.to_str().unwrap()]);
     assert_exit(&out, 0);
