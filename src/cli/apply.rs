@@ -1,10 +1,12 @@
 //! `berth apply`: print the plan, confirm, carry it out. Given a saved plan
-//! file, apply exactly that plan, refused if the engine changed since.
+//! file, apply exactly that plan from a checkout of its commit (`--repo`),
+//! refused if the engine changed since.
 
 use super::{connect, LockArgs, OutputFormat, EXIT_ERROR, EXIT_OK};
 use crate::apply::{ApplyOptions, Event};
 use crate::observe::Engine;
-use crate::plan::{Plan, FORMAT_VERSION};
+use crate::pipeline::{Loaded, SavedPlan};
+use crate::plan::Plan;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,36 +28,56 @@ pub struct ApplyArgs {
     /// Allow pushing (and releasing) builds from uncommitted files.
     #[arg(long)]
     allow_dirty: bool,
+    /// With a plan file: the checkout of the plan's commit to apply it from (default: the current folder).
+    #[arg(long, value_name = "DIR")]
+    repo: Option<PathBuf>,
     #[command(flatten)]
     lock: LockArgs,
 }
 
+/// What an apply starts from.
+enum Start {
+    /// A repository, planned now.
+    Repo(Box<Loaded>),
+    /// A saved plan, and the checkout it is applied from.
+    Saved(Box<SavedPlan>),
+}
+
 pub async fn run(a: ApplyArgs, load: &crate::pipeline::LoadOptions) -> anyhow::Result<u8> {
-    let saved = a.target.is_file();
-    // Validate and resolve before touching the engine: an invalid repo changes nothing.
-    let loaded = if saved { None } else { Some(crate::pipeline::load(&a.target, load)?) };
+    // Validate and resolve, or open the plan's checkout, before touching the
+    // engine: an invalid repo, or the wrong checkout, changes nothing.
+    let start = if a.target.is_file() {
+        let dir = a.repo.as_deref().unwrap_or(Path::new("."));
+        Start::Saved(Box::new(SavedPlan::open(&a.target, dir)?))
+    } else if a.repo.is_some() {
+        anyhow::bail!(
+            "--repo is for a plan file: {} is not one (apply a repository with berth apply DIR)",
+            a.target.display()
+        );
+    } else {
+        Start::Repo(Box::new(crate::pipeline::load(&a.target, load)?))
+    };
     let engine: Arc<dyn Engine> = Arc::new(connect().await?);
-    let project = match (&loaded, saved) {
-        (Some(l), _) => l.desired.project.clone(),
-        (None, _) => read_plan(&a.target)?.project,
+    let project = match &start {
+        Start::Repo(l) => l.desired.project.clone(),
+        Start::Saved(s) => s.plan.project.clone(),
     };
     // One applier per project on this engine, whichever machine it runs on;
-    // the plan is made under the lock, so what it saw stays true.
+    // the plan is made (or checked) under the lock, so what it saw stays true.
     let lock = a.lock.acquire(engine.clone(), &project).await?;
-    let result = locked(&a, saved, loaded.as_ref(), engine, load).await;
+    let result = locked(&a, &start, engine, load).await;
     lock.release().await;
     result
 }
 
 async fn locked(
     a: &ApplyArgs,
-    saved: bool,
-    loaded: Option<&crate::pipeline::Loaded>,
+    start: &Start,
     engine: Arc<dyn Engine>,
     load: &crate::pipeline::LoadOptions,
 ) -> anyhow::Result<u8> {
-    let plan = match loaded {
-        Some(l) => {
+    let plan = match start {
+        Start::Repo(l) => {
             let opts = crate::pipeline::PlanOptions {
                 allow_empty: a.allow_empty,
                 refresh_remote: false,
@@ -63,10 +85,9 @@ async fn locked(
             };
             crate::pipeline::plan(engine.as_ref(), l, opts).await?
         }
-        None => {
-            let plan = read_plan(&a.target)?;
-            crate::pipeline::check_saved_plan(engine.as_ref(), &plan, load).await?;
-            plan
+        Start::Saved(s) => {
+            s.check(engine.as_ref(), load).await?;
+            s.plan.clone()
         }
     };
     super::plan::print(&plan, OutputFormat::Text)?;
@@ -76,21 +97,17 @@ async fn locked(
     if plan.is_empty() {
         return Ok(EXIT_OK);
     }
-    if !a.auto_approve && !saved && !confirm()? {
+    if !a.auto_approve && matches!(start, Start::Repo(_)) && !confirm()? {
         println!("Apply cancelled; nothing was changed.");
         return Ok(EXIT_ERROR);
     }
 
     // Secret values come from memory, checked against the plan's fingerprints.
-    let secrets = match loaded {
-        Some(l) => l.apply_secrets(&plan)?,
-        None => crate::pipeline::saved_plan_secrets(&plan, load)?,
+    let (secrets, registry, root) = match start {
+        Start::Repo(l) => (l.apply_secrets(&plan)?, crate::pipeline::registry_client(&l.repo), &l.repo.root),
+        Start::Saved(s) => (s.secrets(load)?, s.registry(), &s.root),
     };
-    let registry = match loaded {
-        Some(l) => crate::pipeline::registry_client(&l.repo),
-        None => crate::pipeline::saved_plan_registry(&plan),
-    };
-    let targets = crate::pipeline::targets(engine, registry, Path::new(&plan.repo));
+    let targets = crate::pipeline::targets(engine, registry, root);
     let opts = ApplyOptions { parallelism: a.parallelism as usize };
     let outcome = carry_out(&targets, &plan, &secrets, &opts).await;
     Ok(report(&outcome))
@@ -137,20 +154,6 @@ pub(super) fn report(outcome: &crate::apply::Outcome) -> u8 {
         }
     }
     EXIT_ERROR
-}
-
-fn read_plan(path: &Path) -> anyhow::Result<Plan> {
-    let text = std::fs::read(path).map_err(|e| anyhow::anyhow!("failed to read plan file {}: {e}", path.display()))?;
-    let plan: Plan = serde_json::from_slice(&text)
-        .map_err(|e| anyhow::anyhow!("failed to read plan file {}: not a berth plan ({e})", path.display()))?;
-    if plan.format_version != FORMAT_VERSION {
-        anyhow::bail!(
-            "plan file {} has format version {}, this berth reads {FORMAT_VERSION}; run `berth plan --out` again",
-            path.display(),
-            plan.format_version
-        );
-    }
-    Ok(plan)
 }
 
 /// Ask on a terminal; refuse without one.

@@ -12,7 +12,6 @@ use crate::observe::Engine;
 use crate::observe::Pin;
 use crate::pipeline::{LoadOptions, PlanOptions};
 use crate::plan::{Plan, Summary};
-use std::path::Path;
 use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
@@ -100,7 +99,7 @@ async fn locked(
     if !plan.is_empty() {
         let secrets = loaded.apply_secrets(&plan)?;
         let registry = crate::pipeline::registry_client(&loaded.repo);
-        let targets = crate::pipeline::targets(engine, registry, Path::new(&plan.repo));
+        let targets = crate::pipeline::targets(engine, registry, &loaded.repo.root);
         let opts = ApplyOptions { parallelism: a.parallelism as usize };
         let outcome = super::apply::carry_out(&targets, &plan, &secrets, &opts).await;
         code = super::apply::report(&outcome);

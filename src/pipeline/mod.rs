@@ -21,7 +21,7 @@ use std::sync::Arc;
 mod look;
 mod saved;
 
-pub use saved::{check_saved_plan, saved_plan_secrets};
+pub use saved::SavedPlan;
 
 /// How to load a repository.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +39,8 @@ pub struct Loaded {
     /// Remarks from loading, put first in every plan (uncommitted specs).
     pub notes: Vec<crate::plan::Note>,
     fingerprint_key: Vec<u8>,
+    /// `Snapshot::content_hash` of the files read, for the plan's source.
+    content: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,12 +55,18 @@ pub enum PipelineError {
     FingerprintKey(std::io::Error),
     #[error("the saved plan is stale: {0}; run `berth plan --out` again")]
     StalePlan(String),
+    /// A plan file that cannot be read, or of another format version.
+    #[error("{0}")]
+    PlanFile(String),
+    #[error("the saved plan cannot be applied from {}: {why}\n  hint: {hint}", .dir.display())]
+    Checkout { dir: PathBuf, why: String, hint: String },
 }
 
 /// source → spec + secrets → resolve. Every problem of every file is
 /// reported at once, credential files included.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
     let snapshot = crate::source::read_working_tree(path)?;
+    let content = snapshot.content_hash();
     let spec = crate::spec::load(&snapshot);
     let recipients: Vec<String> = match &spec {
         Ok(repo) => repo.settings.recipients.iter().map(|r| r.value.clone()).collect(),
@@ -88,7 +96,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
     let desired = crate::resolve::resolve(&repo, &inputs).map_err(PipelineError::Invalid)?;
     let mut notes: Vec<crate::plan::Note> = uncommitted_note(&snapshot.root).into_iter().collect();
     notes.extend(own_key_note(&desired, &key_source));
-    Ok(Loaded { repo, desired, credentials, notes, fingerprint_key })
+    Ok(Loaded { repo, desired, credentials, notes, fingerprint_key, content })
 }
 
 /// A warning when secret fingerprints use a key only this machine has:
@@ -164,6 +172,9 @@ pub async fn plan_pinned(
     pin: Option<(&str, Pin)>,
 ) -> Result<Plan, PipelineError> {
     let project = &loaded.desired.project;
+    // The commit and files planned (git, off the async threads), beside the engine calls.
+    let (root, content) = (loaded.repo.root.clone(), loaded.content.clone());
+    let source = tokio::task::spawn_blocking(move || saved::plan_source(&root, content));
     let mut observed = engine.observe(project).await?;
     look::declared_env(&mut observed, &loaded.desired, &loaded.fingerprint_key);
     look::around(engine, &loaded.desired, &mut observed).await?;
@@ -172,8 +183,13 @@ pub async fn plan_pinned(
     if !q.is_empty() {
         ask(engine, loaded, &q, &mut observed).await?;
     }
+    let source = source.await.unwrap_or_else(|_| crate::plan::PlanSource {
+        commit: None,
+        content: loaded.content.clone(),
+        uncommitted: true,
+    });
     let diff_opts = DiffOptions {
-        repo: loaded.repo.root.to_string_lossy().into_owned(),
+        source,
         allow_empty: opts.allow_empty,
         refresh_remote: opts.refresh_remote,
         allow_dirty: opts.allow_dirty,
@@ -223,28 +239,22 @@ pub async fn releases(
 
 /// A registry client that speaks to the repository's insecure registries.
 pub fn registry_client(repo: &Repo) -> RegistryClient {
-    let insecure = repo.settings.insecure_registries.iter().map(|r| r.value.clone()).collect();
+    client_for(repo.settings.insecure_registries.iter().map(|r| r.value.clone()).collect())
+}
+
+fn client_for(insecure: Vec<String>) -> RegistryClient {
     RegistryClient::new(RegistryOptions { insecure, ..Default::default() })
 }
 
-/// Where an apply of a plan made from the repository at `root` acts. Build
-/// contexts are streamed from the repository when each build starts.
+/// Where an apply of a plan acts, from the checkout at `root`. Build
+/// contexts are streamed from its git objects (or working tree) when each
+/// build starts.
 pub fn targets(engine: Arc<dyn Engine>, registry: RegistryClient, root: &Path) -> Targets {
     let root = root.to_path_buf();
     let contexts: ContextSource = Arc::new(move |b: &DesiredBuild| {
         crate::source::context_tar(&root, &b.context, &b.dockerfile, &b.version).map_err(|e| e.to_string())
     });
     Targets { engine, registry: Arc::new(registry), contexts }
-}
-
-/// The registry client for a saved plan: its repository's insecure
-/// registries, when the repository still reads.
-pub fn saved_plan_registry(plan: &Plan) -> RegistryClient {
-    let repo = crate::source::read_working_tree(Path::new(&plan.repo)).ok().and_then(|s| crate::spec::load(&s).ok());
-    match repo {
-        Some(r) => registry_client(&r),
-        None => RegistryClient::new(RegistryOptions::default()),
-    }
 }
 
 /// Put the answers to `q` into `observed`, all questions in parallel.

@@ -32,8 +32,8 @@ pub use fields::{config_changes, config_values, familiar_image};
 /// Inputs to the planner besides the two states.
 #[derive(Debug, Clone, Default)]
 pub struct DiffOptions {
-    /// Absolute repository path, recorded in the plan.
-    pub repo: String,
+    /// What the plan is made from, recorded in it.
+    pub source: super::PlanSource,
     /// Prune even when the repository yields no apps.
     pub allow_empty: bool,
     /// Registry digests were asked for every app (`plan --refresh-remote`),
@@ -228,7 +228,7 @@ pub fn diff(desired: &Desired, observed: &Observed, opts: &DiffOptions) -> Plan 
     Plan {
         format_version: FORMAT_VERSION,
         project: desired.project.clone(),
-        repo: opts.repo.clone(),
+        source: opts.source.clone(),
         observed_fingerprint: fingerprint(observed, &images, &desired.project, &registry),
         registry,
         images,

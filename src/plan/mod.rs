@@ -17,17 +17,20 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Version of the plan JSON format; bumped on incompatible changes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// A computed plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(title = "berth plan")]
 pub struct Plan {
-    /// Plan format version (currently 2).
+    /// Plan format version (currently 3).
     pub format_version: u32,
+    /// The project, as the plan was made (a saved plan never derives it
+    /// again from the folder it is applied from).
     pub project: String,
-    /// Absolute path of the repository the plan was made from.
-    pub repo: String,
+    /// The commit and files the plan was made from: a saved plan is applied
+    /// only from a checkout of that commit (with those files).
+    pub source: PlanSource,
     /// Hash of the observed engine state the plan was made against; a saved
     /// plan is refused when the engine no longer matches it.
     pub observed_fingerprint: String,
@@ -67,6 +70,24 @@ pub struct Plan {
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+/// What a plan was made from: never a path, so that any checkout of the
+/// same commit can apply it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanSource {
+    /// HEAD (40 hex) when the repository is a git work tree with a commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// sha256 (64 hex) of exactly the files read — berth.yaml (or
+    /// berth.yml), apps/, credentials/ —: each one's repository-relative
+    /// path and bytes, in path order.
+    pub content: String,
+    /// The files read are not those of `commit` (changed, added or deleted
+    /// and not committed), or there is no commit: a saved plan then needs a
+    /// working tree holding exactly `content`. Otherwise it is applied from
+    /// the commit, whatever the working tree holds.
+    pub uncommitted: bool,
 }
 
 /// What a tag resolved to in its registry when the plan was made.

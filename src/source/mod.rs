@@ -1,10 +1,20 @@
 //! Source: read the repository's files into an in-memory `Snapshot`.
 //!
-//! Today: the working tree. Later: a git revision (remote repos for `watch`).
-//! Everything downstream reads the snapshot, never the disk, so both sources
-//! feed the same pipeline.
+//! Two sources yield the same `Snapshot`: the working tree
+//! (`read_working_tree`), and a commit's tree read through git2 with no
+//! checkout (`read_revision`: what a saved plan is applied from, and what
+//! `watch` will read). `Snapshot::content_hash` names exactly the files
+//! read, whatever their source or folder. Build contexts are read apart, by
+//! `context`.
 
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+
+mod revision;
+#[cfg(test)]
+mod tests;
+
+pub use revision::{head_commit, read_revision, Revision};
 
 /// The files berth reads from a repository, as they are at one moment.
 #[derive(Debug, Clone)]
@@ -42,6 +52,33 @@ hint: a repository needs apps/<name>.yaml (one file per app) and/or berth.yaml (
         .path.display()
     )]
     NotARepository { path: PathBuf },
+    #[error("failed to read {rev} of {}: {message}", .path.display())]
+    Revision { path: PathBuf, rev: String, message: String },
+    #[error(
+        "{} is not a berth repository in commit {commit}: the commit has neither berth.yaml (or berth.yml) nor an apps/ folder there",
+        .path.display()
+    )]
+    NotARepositoryAt { path: PathBuf, commit: String },
+}
+
+impl Snapshot {
+    /// sha256 (64 hex) of the files read: each one's repository-relative
+    /// path and bytes, in path order. The same files hash the same from a
+    /// working tree or a commit, in any folder.
+    pub fn content_hash(&self) -> String {
+        let mut files: Vec<&SourceFile> = self.settings.iter().chain(&self.apps).chain(&self.credentials).collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut hash = Sha256::new();
+        hash.update(b"berth source v1\0");
+        for f in files {
+            // Lengths first: no two lists of files hash alike by shifting bytes between path and content.
+            hash.update((f.path.len() as u64).to_le_bytes());
+            hash.update(f.path.as_bytes());
+            hash.update((f.bytes.len() as u64).to_le_bytes());
+            hash.update(&f.bytes);
+        }
+        hex::encode(hash.finalize())
+    }
 }
 
 /// Whether `root` is a berth repository: it has `berth.yaml`/`berth.yml` or an `apps/` folder.
@@ -63,16 +100,29 @@ pub fn read_working_tree(root: &Path) -> Result<Snapshot, SourceError> {
     if !is_repository(&root) {
         return Err(SourceError::NotARepository { path: root });
     }
-    let mut twins = Vec::new();
     let present: Vec<&str> = SETTINGS_NAMES.into_iter().filter(|n| root.join(n).exists()).collect();
-    if let [yaml, yml] = present[..] {
-        twins.push((yaml.to_string(), yml.to_string()));
-    }
+    let mut twins = settings_twins(&present);
     let settings = match present.first() {
         Some(name) => Some(read(&root, &root.join(name))?),
         None => None,
     };
     let mut apps = collect(&root, "apps", &["yaml", "yml"])?;
+    set_app_twins_aside(&mut apps, &mut twins);
+    let credentials = collect(&root, "credentials", &["age"])?;
+    Ok(Snapshot { root, settings, apps, credentials, twins })
+}
+
+/// Both settings files present (names as in `SETTINGS_NAMES`, in order):
+/// the `.yml` one is a twin, left out.
+fn settings_twins(present: &[&str]) -> Vec<(String, String)> {
+    match present {
+        [yaml, yml] => vec![(yaml.to_string(), yml.to_string())],
+        _ => Vec::new(),
+    }
+}
+
+/// Leave out `apps/x.yml` when `apps/x.yaml` is there too, as a twin.
+fn set_app_twins_aside(apps: &mut Vec<SourceFile>, twins: &mut Vec<(String, String)>) {
     let paths: std::collections::BTreeSet<String> = apps.iter().map(|f| f.path.clone()).collect();
     apps.retain(|f| {
         let twin = f.path.strip_suffix(".yml").map(|stem| format!("{stem}.yaml")).filter(|p| paths.contains(p));
@@ -84,8 +134,6 @@ pub fn read_working_tree(root: &Path) -> Result<Snapshot, SourceError> {
             None => true,
         }
     });
-    let credentials = collect(&root, "credentials", &["age"])?;
-    Ok(Snapshot { root, settings, apps, credentials, twins })
 }
 
 fn collect(root: &Path, dir: &str, exts: &[&str]) -> Result<Vec<SourceFile>, SourceError> {

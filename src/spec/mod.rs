@@ -65,6 +65,25 @@ pub fn load(snapshot: &Snapshot) -> Result<Repo, Vec<Diagnostic>> {
     }
 }
 
+/// Parse the settings file alone, with no checks beyond its types: what
+/// applying a saved plan needs of its checkout besides the credentials (the
+/// plan, made from these very files, was checked whole).
+pub fn load_settings(snapshot: &Snapshot) -> Result<Settings, Vec<Diagnostic>> {
+    let alone = Snapshot {
+        root: snapshot.root.clone(),
+        settings: snapshot.settings.clone(),
+        apps: Vec::new(),
+        credentials: Vec::new(),
+        twins: Vec::new(),
+    };
+    let (settings, _, mut diags) = parse::parse_all(&alone);
+    parse::attach_snippets(&alone, &mut diags);
+    match settings {
+        Some(s) if diags.is_empty() => Ok(s.value),
+        _ => Err(diags),
+    }
+}
+
 /// Order diagnostics as the files are listed (berth.yaml first), then by position.
 fn sort_by_file(snapshot: &Snapshot, diags: &mut [Diagnostic]) {
     let order = |file: &str| {

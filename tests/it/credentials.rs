@@ -145,7 +145,8 @@ fn secrets_reach_the_container_and_nothing_else() {
         .output()
         .unwrap();
     assert_exit(&out, 1);
-    assert!(stderr(&out).contains("stale"), "{}", stderr(&out));
+    // Its credential file is not the one planned any more.
+    assert!(stderr(&out).contains("it was made from uncommitted files"), "{}", stderr(&out));
 }
 
 #[test]

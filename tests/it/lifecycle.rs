@@ -210,14 +210,17 @@ fn suspended_app_is_left_alone() {
 fn saved_plan_is_applied_exactly_and_refused_when_stale() {
     require_engine();
     let repo = TestRepo::new("savedplan");
+    repo.git_init();
     repo.app("a", &format!("image: busybox:1.36\nprocesses:\n  web:\n    command: {SLEEPER}\n"));
+    repo.commit("a");
     let file = repo.state_dir().join("plan.json");
     let file = file.to_str().unwrap();
     assert_exit(&repo.berth(&["plan", "--out", file]), 0);
     let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     assert_eq!(saved["summary"]["create"], 1);
 
-    // The repo changes after the plan was saved: the saved plan still wins.
+    // The working tree changes after the plan was saved: the saved plan, made
+    // from a commit, still wins.
     repo.app("b", &format!("image: busybox:1.36\nprocesses:\n  web:\n    command: {SLEEPER}\n"));
     let out = repo.command().args(["apply", file, "--auto-approve"]).output().unwrap();
     assert_exit(&out, 0);
@@ -288,7 +291,7 @@ fn plan_json_matches_the_text_plan() {
     let repo = TestRepo::new("planjson");
     repo.app("a", &format!("image: busybox:1.36\nenv: {{K: v}}\nprocesses:\n  web:\n    command: {SLEEPER}\n"));
     let v = plan_json(&repo);
-    assert_eq!(v["format_version"], 2);
+    assert_eq!(v["format_version"], 3);
     assert_eq!(v["project"], repo.project());
     assert_eq!(v["actions"][0]["kind"], "network", "the project network first");
     assert_eq!(v["actions"][0]["detail"]["type"], "create-network");

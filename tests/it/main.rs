@@ -22,5 +22,6 @@ mod pull_policy;
 mod registry;
 mod registry_push;
 mod runners;
+mod saved_plans;
 mod secrets;
 mod stopping;

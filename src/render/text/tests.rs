@@ -26,7 +26,7 @@ fn plan(actions: Vec<Action>) -> Plan {
     Plan {
         format_version: 1,
         project: "demo".into(),
-        repo: "/repo".into(),
+        source: Default::default(),
         observed_fingerprint: "f".into(),
         images: vec![],
         registry: Default::default(),
