@@ -2,7 +2,9 @@
 //!
 //! Today: the working tree. Later: a git revision (remote repos for `watch`).
 //! Everything downstream reads the snapshot, never the disk, so both sources
-//! feed the same pipeline.
+//! feed the same pipeline. Besides the snapshot, two kinds of files are read
+//! here on demand, as tar streams with a content hash: build contexts
+//! (`context`) and repository folders mounted into containers (`files`).
 
 use std::path::{Path, PathBuf};
 
@@ -140,6 +142,8 @@ pub fn credentials_added_order(root: &Path) -> Option<Vec<String>> {
 }
 
 pub mod context;
+pub mod files;
 pub use context::{
     context_tar, context_version, BuildInputs, ContextError, ContextFrom, ContextStream, ContextVersion,
 };
+pub use files::{files_tar, files_version, FilesError, FilesVersion};
