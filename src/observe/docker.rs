@@ -13,6 +13,7 @@
 
 mod body;
 mod calls;
+mod files;
 mod images;
 mod live;
 mod ready;
@@ -43,6 +44,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub use body::{create_body, BodyError};
+pub use files::EMPTY_IMAGE;
 
 /// Containers inspected at once while observing.
 const INSPECTS: usize = 16;
@@ -375,6 +377,16 @@ impl Engine for DockerEngine {
             .await
             .map(drop)
             .map_err(call(format!("create volume {name}")))
+    }
+
+    async fn fill_volume(
+        &self,
+        project: &str,
+        name: &str,
+        content: &str,
+        tar: crate::source::ContextStream,
+    ) -> Result<(), EngineError> {
+        files::fill_volume(self, project, name, content, tar).await
     }
 
     async fn rename(&self, id: &str, new_name: &str) -> Result<(), EngineError> {

@@ -2,7 +2,7 @@
 //! resolve), then plan (observe → diff). `plan`, `apply`, `drift` and later
 //! `watch` differ only in what they do with the resulting `Plan`.
 
-use crate::apply::{ContextSource, Targets};
+use crate::apply::{ContextSource, FilesSource, Targets};
 use crate::desired::{Desired, DesiredBuild};
 use crate::diag::Diagnostic;
 use crate::observe::registry::{ImagePlatforms, Login, RegistryClient, RegistryError, RegistryOptions};
@@ -84,8 +84,19 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
             ((context, dockerfile), v)
         })
         .collect();
-    let inputs =
-        crate::resolve::Inputs { credentials: &credentials, fingerprint_key: &fingerprint_key, contexts: &contexts };
+    let files = crate::resolve::repo_folders(&repo)
+        .into_iter()
+        .map(|folder| {
+            let v = crate::source::files_version(&repo.root, &folder);
+            (folder, v)
+        })
+        .collect();
+    let inputs = crate::resolve::Inputs {
+        credentials: &credentials,
+        fingerprint_key: &fingerprint_key,
+        contexts: &contexts,
+        files: &files,
+    };
     let desired = crate::resolve::resolve(&repo, &inputs).map_err(PipelineError::Invalid)?;
     let notes = uncommitted_note(&snapshot.root).into_iter().collect();
     Ok(Loaded { repo, desired, credentials, notes, fingerprint_key })
@@ -178,10 +189,14 @@ pub fn registry_client(repo: &Repo) -> RegistryClient {
 /// contexts are streamed from the repository when each build starts.
 pub fn targets(engine: Arc<dyn Engine>, registry: RegistryClient, project: &str, root: &Path) -> Targets {
     let root = root.to_path_buf();
+    let at = root.clone();
     let contexts: ContextSource = Arc::new(move |b: &DesiredBuild| {
-        crate::source::context_tar(&root, &b.context, &b.dockerfile, &b.version).map_err(|e| e.to_string())
+        crate::source::context_tar(&at, &b.context, &b.dockerfile, &b.version).map_err(|e| e.to_string())
     });
-    Targets { engine, registry: Arc::new(registry), history: History::of(project), contexts }
+    let files: FilesSource = Arc::new(move |f: &crate::desired::RepoFiles| {
+        crate::source::files_tar(&root, &f.path, &f.content).map_err(|e| e.to_string())
+    });
+    Targets { engine, registry: Arc::new(registry), history: History::of(project), contexts, files }
 }
 
 /// The registry client for a saved plan: its repository's insecure

@@ -139,19 +139,24 @@ fn mounts(project: &str, cfg: &ContainerConfig) -> Vec<Mount> {
         .iter()
         .map(|m| Mount {
             typ: Some(match m.kind {
-                MountKind::Volume => MountType::VOLUME,
+                MountKind::Volume | MountKind::Files => MountType::VOLUME,
                 MountKind::Bind => MountType::BIND,
             }),
             source: Some(m.source.clone()),
             target: Some(m.target.clone()),
-            read_only: Some(m.read_only),
+            read_only: Some(m.read_only || m.kind == MountKind::Files),
             // A volume the engine creates for this mount carries the project
             // label, so people can tell where it came from. berth never
-            // deletes volumes.
-            volume_options: (m.kind == MountKind::Volume).then(|| MountVolumeOptions {
-                labels: Some(HashMap::from([(labels::PROJECT.to_string(), project.to_string())])),
-                ..Default::default()
-            }),
+            // deletes volumes. Repository files are filled before: nothing
+            // of the image may be copied into them.
+            volume_options: match m.kind {
+                MountKind::Volume => Some(MountVolumeOptions {
+                    labels: Some(HashMap::from([(labels::PROJECT.to_string(), project.to_string())])),
+                    ..Default::default()
+                }),
+                MountKind::Files => Some(MountVolumeOptions { no_copy: Some(true), ..Default::default() }),
+                MountKind::Bind => None,
+            },
             ..Default::default()
         })
         .collect()
@@ -203,12 +208,26 @@ mod tests {
                         source: "demo_data".into(),
                         target: "/data".into(),
                         read_only: false,
+                        files: None,
                     },
                     DMount {
                         kind: MountKind::Bind,
                         source: "/srv/conf".into(),
                         target: "/etc/app".into(),
                         read_only: true,
+                        files: None,
+                    },
+                    DMount {
+                        kind: MountKind::Files,
+                        source: "demo_files-0123456789ab".into(),
+                        target: "/srv".into(),
+                        read_only: true,
+                        files: Some(crate::desired::RepoFiles {
+                            path: "site".into(),
+                            content: format!("0123456789ab{}", "0".repeat(52)),
+                            count: 1,
+                            bytes: 2,
+                        }),
                     },
                 ],
                 memory: Some(512 * 1024 * 1024),
@@ -265,6 +284,11 @@ mod tests {
         assert_eq!(mounts[1].typ, Some(MountType::BIND));
         assert_eq!(mounts[1].read_only, Some(true));
         assert!(mounts[1].volume_options.is_none());
+        // Repository files: their volume, read-only, nothing of the image copied in.
+        assert_eq!(mounts[2].typ, Some(MountType::VOLUME));
+        assert_eq!(mounts[2].source.as_deref(), Some("demo_files-0123456789ab"));
+        assert_eq!(mounts[2].read_only, Some(true));
+        assert_eq!(mounts[2].volume_options.as_ref().and_then(|o| o.no_copy), Some(true));
         assert_eq!(host.memory, Some(512 * 1024 * 1024));
         assert_eq!(host.nano_cpus, Some(500_000_000));
         assert_eq!(host.restart_policy.unwrap().name, Some(RestartPolicyNameEnum::ON_FAILURE));

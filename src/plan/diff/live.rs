@@ -9,7 +9,7 @@
 //! needs a new container.
 
 use super::fields::config_changes;
-use crate::desired::{ContainerConfig, NetworkAttachment};
+use crate::desired::{ContainerConfig, Mount, MountKind, NetworkAttachment};
 use crate::observe::ResourceUpdate;
 use crate::plan::FieldChange;
 
@@ -60,7 +60,7 @@ pub(crate) fn drift(want: &ContainerConfig, live: &ContainerConfig) -> Drift {
         env: live.env.clone(),
         user: live.user.clone().filter(|_| want.user.is_some()),
         ports: live.ports.clone(),
-        mounts: live.mounts.clone(),
+        mounts: declared_mounts(&want.mounts, &live.mounts),
         memory: live.memory.filter(|_| want.memory.is_some()),
         nano_cpus: live.nano_cpus.filter(|_| want.nano_cpus.is_some()),
         restart: live.restart,
@@ -102,6 +102,25 @@ pub(crate) fn drift(want: &ContainerConfig, live: &ContainerConfig) -> Drift {
         }
     }
     d
+}
+
+/// The live mounts, a volume of repository files read as the declared
+/// mount it is: the engine knows it only as a volume, by its name (which
+/// is its content's).
+fn declared_mounts(want: &[Mount], live: &[Mount]) -> Vec<Mount> {
+    let mut out: Vec<Mount> = live
+        .iter()
+        .map(|l| {
+            let same = |w: &&Mount| {
+                w.kind == MountKind::Files
+                    && l.kind == MountKind::Volume
+                    && (&w.source, &w.target, w.read_only) == (&l.source, &l.target, l.read_only)
+            };
+            want.iter().find(same).cloned().unwrap_or_else(|| l.clone())
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 #[cfg(test)]
