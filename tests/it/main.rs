@@ -20,5 +20,6 @@ mod network;
 mod pull_policy;
 mod registry;
 mod registry_push;
+mod repo_files;
 mod secrets;
 mod stopping;
