@@ -209,7 +209,8 @@ pub struct Mount {
     pub target: String,
     #[serde(default)]
     pub read_only: bool,
-    /// `kind: files`: the repository folder and what its files hash to.
+    /// `kind: files` and `file`: the repository folder (or file) and what
+    /// its files hash to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<RepoFiles>,
 }
@@ -226,12 +227,18 @@ pub enum MountKind {
     /// volume and mounted read-only: no host path, so any checkout and a
     /// remote engine mount the same thing.
     Files,
+    /// One repository file, shipped like a folder (its volume holds just
+    /// that file): the volume is mounted read-only at [`files_mount_point`]
+    /// and the target is a symlink to the file there, as the engine cannot
+    /// mount one file of a volume (before API 1.45).
+    File,
 }
 
-/// A folder of the repository mounted into containers.
+/// A folder (or file) of the repository mounted into containers.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct RepoFiles {
-    /// Repository-relative, normalized (`site`, `.` for the root).
+    /// Repository-relative, normalized (`site`, `.` for the root,
+    /// `conf/app.conf` for a file).
     pub path: String,
     /// sha256 (64 hex) over the files shipped (`source::FilesVersion`).
     pub content: String,
@@ -246,6 +253,11 @@ pub struct RepoFiles {
 /// files always fill the same volume, whichever app or checkout mounts them.
 pub fn files_volume(project: &str, content: &str) -> String {
     format!("{project}_files-{}", crate::source::files::short(content))
+}
+
+/// Where a container mounts the volume of a repository file it links to.
+pub fn files_mount_point(volume: &str) -> String {
+    format!("/.berth/{volume}")
 }
 
 /// The never-started container that fills `volume` through the engine's
@@ -286,7 +298,8 @@ impl Desired {
         let mut out: BTreeMap<String, (RepoFiles, Vec<String>)> = BTreeMap::new();
         for app in self.apps.iter().filter(|a| !a.suspended) {
             for m in app.containers.iter().flat_map(|c| &c.config.mounts) {
-                let Some(files) = m.files.as_ref().filter(|_| m.kind == MountKind::Files) else { continue };
+                let shipped = matches!(m.kind, MountKind::Files | MountKind::File);
+                let Some(files) = m.files.as_ref().filter(|_| shipped) else { continue };
                 let (_, apps) = out.entry(m.source.clone()).or_insert_with(|| (files.clone(), Vec::new()));
                 if !apps.contains(&app.name) {
                     apps.push(app.name.clone());

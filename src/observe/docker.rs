@@ -282,6 +282,13 @@ impl Engine for DockerEngine {
         for w in created.warnings.iter().filter(|w| !w.is_empty()) {
             tracing::warn!("creating {}: {w}", c.name);
         }
+        let links = body::file_links(&c.config);
+        if !links.is_empty() {
+            if let Err(e) = files::link_files(self, &created.id, &c.name, &links).await {
+                let _ = self.remove(&created.id).await;
+                return Err(e);
+            }
+        }
         for n in body::later_networks(project, &c.config) {
             if let Err(e) = self.connect(&created.id, n).await {
                 // Nothing half-made stays behind: it never ran, so removing it loses nothing.

@@ -315,7 +315,7 @@ fn mounts(repo: &Repo, app: &AppFile, inputs: &Inputs, diags: &mut Vec<Diagnosti
             }
             VolumeSource::RepoPath(p) => match inputs.files.get(p) {
                 Some(Ok(version)) => Mount {
-                    kind: MountKind::Files,
+                    kind: if version.file { MountKind::File } else { MountKind::Files },
                     source: crate::desired::files_volume(&repo.project, &version.content),
                     target,
                     read_only: true,

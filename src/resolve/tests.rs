@@ -111,3 +111,17 @@ fn a_folder_that_cannot_be_shipped_is_an_error_at_its_volume() {
     );
     assert!(text.contains("hint: symlinks are shipped as they are"), "{text}");
 }
+
+#[test]
+fn a_repository_file_is_linked_from_the_volume_of_its_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = "image: busybox:1.36\nvolumes: [\"./conf/app.conf:/etc/app.conf:ro\"]\n";
+    let r = repo(dir.path(), app, &[("conf/app.conf", "x=1\n")]);
+    let d = resolved(&r).unwrap();
+    let m = &d.apps[0].containers[0].config.mounts[0];
+    assert_eq!((m.kind, m.target.as_str(), m.read_only), (MountKind::File, "/etc/app.conf", true));
+    let files = m.files.as_ref().unwrap();
+    assert_eq!((files.path.as_str(), files.count, files.bytes), ("conf/app.conf", 1, 4));
+    assert_eq!(m.source, crate::desired::files_volume("demo", &files.content));
+    assert_eq!(d.repo_files().len(), 1, "its volume is filled like a folder's");
+}

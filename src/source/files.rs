@@ -1,6 +1,7 @@
-//! Repository files mounted into containers (`volumes: ["./site:/srv:ro"]`):
-//! which files a folder ships to the engine, what they hash to, and the tar
-//! that carries them.
+//! Repository files mounted into containers (`volumes: ["./site:/srv:ro"]`,
+//! or one file: `./conf/app.conf:/etc/app.conf:ro`): which files a folder
+//! (or a file) ships to the engine, what they hash to, and the tar that
+//! carries them.
 //!
 //! The files travel to the engine content-addressed (a volume named by the
 //! hash, filled through the engine's archive API), so where the repository
@@ -19,6 +20,7 @@
 use super::context::tar::{self, Entry, Kind};
 use super::ContextStream;
 use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// What a mounted folder ships.
@@ -31,20 +33,23 @@ pub struct FilesVersion {
     pub files: usize,
     /// The files' total size in bytes.
     pub bytes: u64,
+    /// One file, not a folder: the tar holds it under its own name.
+    #[serde(default)]
+    pub file: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {
-    #[error("repository folder ./{folder} {problem}")]
-    Invalid { folder: String, problem: String },
+    #[error("repository path ./{path} {problem}")]
+    Invalid { path: String, problem: String },
     #[error("repository folder ./{folder} has a symlink {link} → {target} that {problem}")]
     Link { folder: String, link: String, target: String, problem: String },
-    #[error("failed to read repository folder ./{folder}: {message}")]
-    Read { folder: String, message: String },
+    #[error("failed to read repository path ./{path}: {message}")]
+    Read { path: String, message: String },
     #[error(
-        "repository folder ./{folder} changed since the plan (its files no longer hash to the planned {planned}): nothing was sent; run `berth plan` again"
+        "repository files ./{path} changed since the plan (they no longer hash to the planned {planned}): nothing was sent; run `berth plan` again"
     )]
-    Changed { folder: String, planned: String },
+    Changed { path: String, planned: String },
 }
 
 impl FilesError {
@@ -68,7 +73,7 @@ pub fn short(hash: &str) -> &str {
 }
 
 /// What the files of `folder` (repository-relative, `/`-separated,
-/// normalized; `.` for the root) hash to. Reads every file once.
+/// normalized; `.` for the root; or one file) hash to. Reads every file once.
 pub fn files_version(root: &Path, folder: &str) -> Result<FilesVersion, FilesError> {
     let f = Folder::new(root, folder)?;
     let entries = f.entries()?;
@@ -86,11 +91,11 @@ pub fn files_version(root: &Path, folder: &str) -> Result<FilesVersion, FilesErr
             }
         }
     }
-    Ok(FilesVersion { content: hashed.content, files, bytes })
+    Ok(FilesVersion { content: hashed.content, files, bytes, file: f.file })
 }
 
-/// The files of `folder` as a tar (paths relative to the folder, mtime 0,
-/// owner root), refused with [`FilesError::Changed`] before a byte is sent
+/// The files of `folder` as a tar (paths relative to the folder, or the
+/// file under its name; mtime 0, owner root), refused with [`FilesError::Changed`] before a byte is sent
 /// when they do not hash to `planned`.
 ///
 /// Blocking: the tar is written to a private temporary file first (one
@@ -102,32 +107,34 @@ pub fn files_tar(root: &Path, folder: &str, planned: &str) -> Result<ContextStre
     let temp = tempfile::tempfile().map_err(|e| f.read_error(format!("cannot create a temporary file: {e}")))?;
     let (mut file, hashed) = tar::write_tar(temp, &entries, None, "").map_err(|e| f.read_error(e))?;
     if hashed.content != planned {
-        return Err(FilesError::Changed { folder: f.name, planned: short(planned).to_string() });
+        return Err(FilesError::Changed { path: f.name, planned: short(planned).to_string() });
     }
     file.seek(SeekFrom::Start(0)).map_err(|e| f.read_error(e))?;
     tar::spawn_stream(move |out| std::io::copy(&mut file, out).map(drop))
         .map_err(|e| f.read_error(format!("cannot start the tar thread: {e}")))
 }
 
-/// A mounted folder of the repository.
+/// A mounted folder (or file) of the repository.
 struct Folder {
-    /// The folder as given, for messages.
+    /// The path as given, for messages.
     name: String,
     /// Its components below the root (empty for the root itself).
     parts: Vec<String>,
-    /// The folder on disk, canonical, inside the root.
+    /// The folder (or file) on disk, canonical, inside the root.
     dir: PathBuf,
+    /// A file, not a folder.
+    file: bool,
 }
 
 impl Folder {
     fn new(root: &Path, folder: &str) -> Result<Self, FilesError> {
         let name = folder.trim_start_matches("./").to_string();
-        let invalid = |problem: &str| FilesError::Invalid { folder: name.clone(), problem: problem.into() };
+        let invalid = |problem: &str| FilesError::Invalid { path: name.clone(), problem: problem.into() };
         let parts: Vec<String> = folder.split('/').filter(|p| !p.is_empty() && *p != ".").map(String::from).collect();
         if folder.starts_with('/') || parts.iter().any(|p| p == "..") {
             return Err(invalid("is not a normalized path inside the repository"));
         }
-        let read = |e: std::io::Error| FilesError::Read { folder: name.clone(), message: e.to_string() };
+        let read = |e: std::io::Error| FilesError::Read { path: name.clone(), message: e.to_string() };
         let root = root.canonicalize().map_err(read)?;
         let joined = parts.iter().fold(root.clone(), |p, c| p.join(c));
         let dir = match joined.canonicalize() {
@@ -138,18 +145,31 @@ impl Folder {
         if !dir.starts_with(&root) {
             return Err(invalid("leaves the repository through a symlink"));
         }
-        if !dir.is_dir() {
+        let file = dir.is_file();
+        if !file && !dir.is_dir() {
+            return Err(invalid("is neither a file nor a folder"));
+        }
+        if file && parts.is_empty() {
             return Err(invalid("is not a folder"));
         }
-        Ok(Folder { name, parts, dir })
+        Ok(Folder { name, parts, dir, file })
     }
 
     fn read_error(&self, e: impl std::fmt::Display) -> FilesError {
-        FilesError::Read { folder: self.name.clone(), message: e.to_string() }
+        FilesError::Read { path: self.name.clone(), message: e.to_string() }
     }
 
-    /// Everything below the folder, sorted; a symlink must point inside it.
+    /// Everything below the folder, sorted; a symlink must point inside
+    /// it. A file is one entry, under the name it has in the repository.
     fn entries(&self) -> Result<Vec<Entry>, FilesError> {
+        if self.file {
+            let exec = std::fs::metadata(&self.dir).map_err(|e| self.read_error(e))?.permissions().mode() & 0o111 != 0;
+            let name = self.parts.last().cloned().unwrap_or_default();
+            return Ok(vec![Entry {
+                path: name,
+                kind: Kind::File { exec, src: tar::FileSrc::Disk(self.dir.clone()) },
+            }]);
+        }
         let entries = tar::all_disk_entries(&self.dir).map_err(|e| self.read_error(e))?;
         for e in &entries {
             if let Kind::Symlink { target } = &e.kind {

@@ -188,3 +188,38 @@ fn a_symlink_out_of_the_repository_is_refused_where_the_folder_is_mounted() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_repository_file_is_linked_from_its_read_only_volume() {
+    require_engine();
+    let repo = TestRepo::new("repo-files-one-file");
+    let app = APP.replace(
+        r#"volumes: ["./site:/srv:ro"]"#,
+        r#"volumes: ["./conf/app.conf:/etc/app/app.conf:ro", "./conf/app.conf:/etc/stand-in-version:ro"]"#,
+    );
+    repo.app("web", &app).file("conf/app.conf", "answer=42\n").file("conf/other.conf", "not shipped\n");
+    let volume = planned_volume(&repo).expect("the file's volume is planned");
+    let _helper = Foreign(format!("{volume}-fill"));
+    let plan = stdout(&repo.berth(&["plan"]));
+    assert!(
+        plan.contains(&format!("+ volume {volume} (repository files ./conf/app.conf for app web: 1 file, 10 bytes)")),
+        "{plan}"
+    );
+    assert_exit(&repo.berth(&["apply", "--auto-approve"]), 0);
+
+    let name = format!("{}-web-web-1", repo.project());
+    for path in ["/etc/app/app.conf", "/etc/stand-in-version"] {
+        let seen = exec(&name, &["cat", path]);
+        assert_eq!(stdout(&seen), "answer=42\n", "{path}: {}", stderr(&seen));
+    }
+    assert!(!exec(&name, &["sh", "-c", "echo x > /etc/app/app.conf"]).status.success(), "read-only");
+    assert_eq!(stdout(&exec(&name, &["ls", &format!("/.berth/{volume}")])), "app.conf\n", "only that file");
+    assert_exit(&repo.berth(&["plan", "--detailed-exitcode"]), 0);
+
+    repo.file("conf/app.conf", "answer=43\n");
+    let out = repo.berth(&["apply", "--auto-approve"]);
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("(repository files ./conf/app.conf changed)"), "{}", stdout(&out));
+    assert_eq!(stdout(&exec(&name, &["cat", "/etc/app/app.conf"])), "answer=43\n");
+    assert_exit(&repo.berth(&["plan", "--detailed-exitcode"]), 0);
+}

@@ -8,6 +8,10 @@
 //! like the local one, and a container that is never started needs no
 //! binary. The helper is removed once the tar is in: while it exists, the
 //! fill did not finish, and the plan fills the volume again.
+//!
+//! A repository file mounted on its own is a symlink in the container,
+//! written the same way into the created container before it starts,
+//! pointing at the file in its volume (`desired::MountKind::File`).
 
 use super::{call, describe, drain, read, status, unreached, DockerEngine};
 use crate::observe::{labels, Engine, EngineError};
@@ -108,4 +112,59 @@ async fn empty_image(e: &DockerEngine) -> Result<(), EngineError> {
     let empty = bytes::Bytes::from_static(&[0u8; 1024]);
     let stream = e.docker.create_image(Some(opts), Some(bollard::body_full(empty)), None);
     drain(stream).await.map_err(call(format!("make image {EMPTY_IMAGE} (an empty image, with the engine's import)")))
+}
+
+/// Write `links` (path in the container → where it points) into the
+/// created, not yet started container `id`. An existing directory at a
+/// path is an error, never replaced.
+pub(super) async fn link_files(
+    e: &DockerEngine,
+    id: &str,
+    name: &str,
+    links: &[(String, String)],
+) -> Result<(), EngineError> {
+    let action = || format!("link the repository files of container {name}");
+    let tar = links_tar(links).map_err(|err| EngineError::Call { action: action(), message: err.to_string() })?;
+    let opts = UploadToContainerOptionsBuilder::new().path("/").no_overwrite_dir_non_dir("true").build();
+    let body = bytes::Bytes::from(tar);
+    unreached(|| e.docker.upload_to_container(id, Some(opts.clone()), bollard::body_full(body.clone())))
+        .await
+        .map_err(call(action()))
+}
+
+/// A tar of symlinks, paths relative to `/`, owned by root.
+fn links_tar(links: &[(String, String)]) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, to) in links {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_mode(0o777);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_size(0);
+        builder.append_link(&mut header, path.trim_start_matches('/'), to)?;
+    }
+    builder.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn links_are_symlinks_below_the_root() {
+        let links = [("/etc/app/app.conf".to_string(), "/.berth/p_files-0123456789ab/app.conf".to_string())];
+        let tar = super::links_tar(&links).unwrap();
+        let mut archive = tar::Archive::new(&tar[..]);
+        let entries: Vec<(String, String)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                assert_eq!(e.header().entry_type(), tar::EntryType::Symlink);
+                let path = e.path().unwrap().to_string_lossy().into_owned();
+                (path, e.link_name().unwrap().unwrap().to_string_lossy().into_owned())
+            })
+            .collect();
+        assert_eq!(entries, [("etc/app/app.conf".into(), "/.berth/p_files-0123456789ab/app.conf".into())]);
+    }
 }

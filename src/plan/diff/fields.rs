@@ -99,7 +99,10 @@ fn mount(m: &Mount) -> String {
         (MountKind::Files, Some(f)) => {
             format!("{}:{}{ro} (files {})", super::resources::folder(&f.path), m.target, short(&f.content))
         }
-        (MountKind::Files, None) => format!("files {}:{}{ro}", m.source, m.target),
+        (MountKind::File, Some(f)) => {
+            format!("{}:{}{ro} (file {})", super::resources::folder(&f.path), m.target, short(&f.content))
+        }
+        (MountKind::Files | MountKind::File, None) => format!("files {}:{}{ro}", m.source, m.target),
     }
 }
 
@@ -111,7 +114,8 @@ pub(super) fn files_changed(old: &ContainerConfig, new: &ContainerConfig) -> Opt
             .mounts
             .iter()
             .map(|m| {
-                let source = if m.kind == MountKind::Files { String::new() } else { m.source.clone() };
+                let shipped = matches!(m.kind, MountKind::Files | MountKind::File);
+                let source = if shipped { String::new() } else { m.source.clone() };
                 (m.kind, source, m.target.clone(), m.files.as_ref().map(|f| f.path.clone()))
             })
             .collect();

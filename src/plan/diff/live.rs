@@ -105,20 +105,27 @@ pub(crate) fn drift(want: &ContainerConfig, live: &ContainerConfig) -> Drift {
 }
 
 /// The live mounts, a volume of repository files read as the declared
-/// mount it is: the engine knows it only as a volume, by its name (which
-/// is its content's).
+/// mount(s) it stands for: the engine knows it only as a volume, by its
+/// name (which is its content's), mounted where the files go or, for
+/// files linked one by one, at its own mount point.
 fn declared_mounts(want: &[Mount], live: &[Mount]) -> Vec<Mount> {
-    let mut out: Vec<Mount> = live
-        .iter()
-        .map(|l| {
-            let same = |w: &&Mount| {
-                w.kind == MountKind::Files
-                    && l.kind == MountKind::Volume
-                    && (&w.source, &w.target, w.read_only) == (&l.source, &l.target, l.read_only)
+    let mut out: Vec<Mount> = Vec::new();
+    for l in live {
+        let stands_for = |w: &&Mount| {
+            let target = match w.kind {
+                MountKind::Files => w.target.clone(),
+                MountKind::File => crate::desired::files_mount_point(&w.source),
+                _ => return false,
             };
-            want.iter().find(same).cloned().unwrap_or_else(|| l.clone())
-        })
-        .collect();
+            l.kind == MountKind::Volume && l.read_only && w.source == l.source && target == l.target
+        };
+        let declared: Vec<Mount> = want.iter().filter(stands_for).cloned().collect();
+        if declared.is_empty() {
+            out.push(l.clone());
+        } else {
+            out.extend(declared);
+        }
+    }
     out.sort();
     out
 }

@@ -188,7 +188,7 @@ fn files_changed_since_the_plan_are_not_sent() {
     match files_tar(&d.root, "site", &planned.content) {
         Err(e @ FilesError::Changed { .. }) => {
             let text = e.to_string();
-            assert!(text.contains(short(&planned.content)) && text.contains("./site"), "{text}");
+            assert!(text.contains(short(&planned.content)) && text.contains("repository files ./site"), "{text}");
         }
         Err(e) => panic!("expected Changed, got {e}"),
         Ok(_) => panic!("expected Changed, got a tar"),
@@ -228,7 +228,6 @@ fn symlinks_must_point_inside_the_folder() {
 fn the_folder_must_be_a_folder_inside_the_repository() {
     let d = site();
     assert_eq!(d.problem("nope"), "does not exist");
-    assert_eq!(d.problem("site/index.html"), "is not a folder");
     let outside = Dir::new();
     outside.write("x", "x");
     d.link(outside.root.to_str().unwrap(), "away");
@@ -237,5 +236,25 @@ fn the_folder_must_be_a_folder_inside_the_repository() {
     d.link("site", "public");
     assert_eq!(d.version("public"), d.version("site"));
     let err = files_version(&d.root, "nope").unwrap_err().to_string();
-    assert_eq!(err, "repository folder ./nope does not exist");
+    assert_eq!(err, "repository path ./nope does not exist");
+}
+
+#[test]
+fn one_file_ships_under_its_own_name() {
+    let d = site();
+    let v = d.version("site/index.html");
+    assert!(v.file);
+    assert_eq!((v.files, v.bytes), (1, 12));
+    let entries = read_tar(files_tar(&d.root, "site/index.html", &v.content).unwrap());
+    assert_eq!(entries, [("index.html".to_string(), 'f', 0o644, "<h1>hi</h1>\n".to_string())]);
+    // The same file elsewhere in another checkout: the same content.
+    let e = Dir::new();
+    e.write("conf/index.html", "<h1>hi</h1>\n");
+    assert_eq!(e.version("conf/index.html"), v);
+    // A new mode or content is new content.
+    fs::set_permissions(e.root.join("conf/index.html"), fs::Permissions::from_mode(0o755)).unwrap();
+    assert_ne!(e.version("conf/index.html").content, v.content);
+    // A file reached through a symlink inside is read where it is.
+    d.link("index.html", "site/current.html");
+    assert_eq!(d.version("site/current.html").bytes, 12);
 }

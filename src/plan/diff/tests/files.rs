@@ -145,3 +145,61 @@ fn a_volume_of_files_changed_by_hand_is_drift() {
     assert_eq!(kinds(&p), vec![(Replace, "p-web-web-1")]);
     assert!(p.actions[0].reason.starts_with("volumes changed by hand"), "{}", p.actions[0].reason);
 }
+
+/// `c` with the file `f` linked at /etc/app.conf, as resolve makes it.
+fn linking(mut c: DesiredContainer, f: &RepoFiles) -> DesiredContainer {
+    c.config.mounts.push(Mount {
+        kind: MountKind::File,
+        source: files_volume("p", &f.content),
+        target: "/etc/app.conf".into(),
+        read_only: true,
+        files: Some(f.clone()),
+    });
+    c.config.mounts.sort();
+    c
+}
+
+#[test]
+fn a_file_is_filled_like_a_folder_and_its_mount_point_is_not_drift() {
+    let f = RepoFiles { path: "conf/app.conf".into(), count: 1, bytes: 12, ..files("", 'c') };
+    let c = linking(mounting(container("web", "web", 1), &files("site", 'a')), &f);
+    let p = plan(&desired(vec![app("web", vec![c.clone()])]), &observed(vec![]));
+    assert_eq!(
+        kinds(&p),
+        vec![(Volume, "p_files-aaaaaaaaaaaa"), (Volume, "p_files-cccccccccccc"), (Create, "p-web-web-1")]
+    );
+    assert_eq!(p.actions[1].reason, "repository files ./conf/app.conf for app web: 1 file, 12 bytes");
+    let volumes = p.actions[2].changes.iter().find(|c| c.path == "volumes").unwrap();
+    assert_eq!(
+        volumes.new.as_deref(),
+        Some("./site:/srv:ro (files aaaaaaaaaaaa), ./conf/app.conf:/etc/app.conf:ro (file cccccccccccc)")
+    );
+    // The engine shows the file's volume at its own mount point: as declared.
+    let mut o = running(&c, ID_A);
+    o.live.as_mut().unwrap().config.mounts = vec![
+        Mount {
+            kind: MountKind::Volume,
+            source: "p_files-aaaaaaaaaaaa".into(),
+            target: "/srv".into(),
+            read_only: true,
+            files: None,
+        },
+        Mount {
+            kind: MountKind::Volume,
+            source: "p_files-cccccccccccc".into(),
+            target: "/.berth/p_files-cccccccccccc".into(),
+            read_only: true,
+            files: None,
+        },
+    ];
+    let mut o = observed(vec![o]);
+    o.volumes.extend(["p_files-aaaaaaaaaaaa".to_string(), "p_files-cccccccccccc".to_string()]);
+    let p = plan(&desired(vec![app("web", vec![c.clone()])]), &o);
+    assert!(p.is_empty(), "{:#?}", p.actions);
+    // New content of the file replaces, and says which file.
+    let g = RepoFiles { content: "d".repeat(64), ..f };
+    let new = linking(mounting(container("web", "web", 1), &files("site", 'a')), &g);
+    let p = plan(&desired(vec![app("web", vec![new])]), &o);
+    assert_eq!(kinds(&p), vec![(Volume, "p_files-dddddddddddd"), (Replace, "p-web-web-1")]);
+    assert_eq!(p.actions[1].reason, "repository files ./conf/app.conf changed");
+}
