@@ -223,3 +223,29 @@ fn a_repository_file_is_linked_from_its_read_only_volume() {
     assert_eq!(stdout(&exec(&name, &["cat", "/etc/app/app.conf"])), "answer=43\n");
     assert_exit(&repo.berth(&["plan", "--detailed-exitcode"]), 0);
 }
+
+#[test]
+fn files_changed_after_a_saved_plan_fail_their_apps_before_the_engine_sees_them() {
+    require_engine();
+    let repo = TestRepo::new("repo-files-saved");
+    repo.app("web", APP).app("other", &APP.replace(r#"volumes: ["./site:/srv:ro"]"#, ""));
+    site(&repo);
+    let file = repo.state_dir().join("plan.json");
+    let file = file.to_str().unwrap();
+    assert_exit(&repo.berth(&["plan", "--out", file]), 0);
+    let volume = planned_volume(&repo).unwrap();
+    let _helper = Foreign(format!("{volume}-fill"));
+
+    repo.file("site/index.html", "edited after the plan\n");
+    let out = repo.command().args(["apply", file, "--auto-approve"]).output().unwrap();
+    assert_exit(&out, 1);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(all.contains("repository files ./site changed since the plan"), "{all}");
+    let names: Vec<String> = repo.containers().into_iter().map(|c| c.name).collect();
+    assert_eq!(
+        names,
+        [format!("{}-other-web-1", repo.project())],
+        "the app that needs the files failed, not the other"
+    );
+    assert!(!docker(&["volume", "inspect", &volume]).status.success(), "nothing was sent");
+}
