@@ -23,7 +23,7 @@ use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// What a mounted folder ships.
+/// What a mounted folder (or file) ships.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct FilesVersion {
     /// sha256 (64 hex) over the git mode, path and git blob id of every
@@ -67,9 +67,10 @@ impl FilesError {
 /// The first hex digits of a content hash that name its volume and show in plans.
 pub const SHORT_LEN: usize = 12;
 
-/// `hash` cut to [`SHORT_LEN`].
+/// `hash` cut to [`SHORT_LEN`] (whole, when it is not that long or not hex:
+/// a label edited by hand).
 pub fn short(hash: &str) -> &str {
-    &hash[..SHORT_LEN.min(hash.len())]
+    hash.get(..SHORT_LEN).unwrap_or(hash)
 }
 
 /// What the files of `folder` (repository-relative, `/`-separated,
@@ -95,8 +96,9 @@ pub fn files_version(root: &Path, folder: &str) -> Result<FilesVersion, FilesErr
 }
 
 /// The files of `folder` as a tar (paths relative to the folder, or the
-/// file under its name; mtime 0, owner root), refused with [`FilesError::Changed`] before a byte is sent
-/// when they do not hash to `planned`.
+/// file under its name; mtime 0, owner root), refused with
+/// [`FilesError::Changed`] before a byte is sent when they do not hash to
+/// `planned`.
 ///
 /// Blocking: the tar is written to a private temporary file first (one
 /// read of each file, hashed as it is written), and only that file is
