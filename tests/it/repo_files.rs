@@ -60,12 +60,6 @@ fn volume_events(volume: &str, since: std::time::SystemTime) -> Vec<String> {
     all
 }
 
-/// Copy a folder as `cp -a` does (symlinks kept).
-fn copy(from: &Path, to: &Path) {
-    let out = std::process::Command::new("cp").arg("-a").arg(from).arg(to).output().unwrap();
-    assert!(out.status.success(), "cp: {}", stderr(&out));
-}
-
 #[test]
 fn a_container_sees_the_files_from_a_read_only_volume_and_another_checkout_plans_nothing() {
     require_engine();
@@ -104,9 +98,14 @@ fn a_container_sees_the_files_from_a_read_only_volume_and_another_checkout_plans
     let events = EventCounter::start(&p);
     let since = std::time::SystemTime::now();
     assert_exit(&repo.berth(&["apply", "--auto-approve"]), 0);
+    // A git clone: other mtimes, modes as git keeps them, another path.
+    repo.git_init().commit("site");
     let clone = tempfile::tempdir().unwrap();
-    copy(repo.path(), &clone.path().join("checkout"));
-    let elsewhere = plan_elsewhere(&clone.path().join("checkout"));
+    let checkout = clone.path().join("checkout");
+    let out =
+        std::process::Command::new("git").arg("clone").arg("-q").arg(repo.path()).arg(&checkout).output().unwrap();
+    assert!(out.status.success(), "git clone: {}", stderr(&out));
+    let elsewhere = plan_elsewhere(&checkout);
     assert_exit(&elsewhere, 0);
     assert!(stdout(&elsewhere).contains("No changes."), "{}", stdout(&elsewhere));
     assert_eq!(events.mutating(), vec![]);
