@@ -1,7 +1,8 @@
 //! Apply: carry out a `Plan`, exactly, through the `Engine` boundary.
 //!
 //! It decides nothing the plan did not say. Order: builds, pushes, pulls
-//! (`images`); the project network and named volumes; removals of pruned
+//! (`images`); the project network and named volumes, volumes of
+//! repository files filled through the engine; removals of pruned
 //! apps (they may free host ports); each app's container changes
 //! (`containers`), apps in parallel up to `parallelism`; the project network
 //! when the plan removes it; last, the releases of apps that applied cleanly
@@ -12,7 +13,7 @@ mod containers;
 mod images;
 pub mod lock;
 
-use crate::desired::DesiredBuild;
+use crate::desired::{DesiredBuild, RepoFiles};
 use crate::observe::registry::RegistryClient;
 use crate::observe::{Engine, EngineError, PullAuth, SecretEnv};
 use crate::plan::{Action, ActionDetail, ActionKind, Plan};
@@ -36,16 +37,22 @@ impl Default for ApplyOptions {
 }
 
 /// Where an apply acts: the engine, the registries, and the build contexts
-/// (tar streams made on demand from the repository).
+/// and mounted repository files (tar streams made on demand from the
+/// repository).
 #[derive(Clone)]
 pub struct Targets {
     pub engine: Arc<dyn Engine>,
     pub registry: Arc<RegistryClient>,
     pub contexts: ContextSource,
+    pub files: FilesSource,
 }
 
 /// Makes the tar stream of a build's context when the build starts.
 pub type ContextSource = Arc<dyn Fn(&DesiredBuild) -> Result<ContextStream, String> + Send + Sync>;
+
+/// Makes the tar stream of a mounted repository folder when its volume is
+/// filled; refused when the files no longer hash to the planned content.
+pub type FilesSource = Arc<dyn Fn(&RepoFiles) -> Result<ContextStream, String> + Send + Sync>;
 
 /// Progress, as it happens.
 #[derive(Debug, Clone)]
@@ -147,8 +154,9 @@ pub async fn apply(
         image_ids,
     });
 
-    // 2. The project network and named volumes the containers need. Without
-    // the network no container can be made: every app waits for it.
+    // 2. The project network and the volumes the containers need, volumes
+    // of repository files filled. Without the network no container can be
+    // made: every app waits for it; without a volume, the apps that mount it.
     for a in plan
         .actions
         .iter()
@@ -157,13 +165,22 @@ pub async fn apply(
         let r = timed(&progress, a, async {
             match &a.detail {
                 ActionDetail::CreateNetwork { name } => engine.create_network(&plan.project, name).await,
-                ActionDetail::CreateVolume { name } => engine.create_volume(&plan.project, name).await,
+                ActionDetail::CreateVolume { name, files: None } => engine.create_volume(&plan.project, name).await,
+                ActionDetail::CreateVolume { name, files: Some(files) } => {
+                    fill(targets, &plan.project, name, files).await
+                }
                 _ => Ok(()),
             }
         })
         .await;
-        if r.is_err() && a.kind == ActionKind::Network {
-            failed_apps.extend(plan.actions.iter().map(|o| o.app.clone()).filter(|app| !app.is_empty()));
+        if r.is_err() {
+            match &a.detail {
+                ActionDetail::CreateNetwork { .. } => {
+                    failed_apps.extend(plan.actions.iter().map(|o| o.app.clone()).filter(|app| !app.is_empty()))
+                }
+                ActionDetail::CreateVolume { name, .. } => failed_apps.extend(mounting(plan, name)),
+                _ => {}
+            }
         }
         record(&mut outcome, a, r, &mut failed_apps);
     }
@@ -218,6 +235,31 @@ pub async fn apply(
         }
     }
     outcome
+}
+
+/// Fill a volume with repository files. Reading the folder (and checking
+/// its hash against the plan) blocks: off the async threads. Files changed
+/// since the plan fail here, before the engine sees a byte.
+async fn fill(targets: &Targets, project: &str, volume: &str, files: &RepoFiles) -> Result<(), EngineError> {
+    let failed = |message: String| EngineError::Call { action: format!("fill volume {volume}"), message };
+    let (source, planned) = (targets.files.clone(), files.clone());
+    let tar = tokio::task::spawn_blocking(move || source(&planned))
+        .await
+        .map_err(|e| failed(format!("the repository files reader failed: {e}")))?
+        .map_err(failed)?;
+    targets.engine.fill_volume(project, volume, &files.content, tar).await
+}
+
+/// The apps whose new containers mount `volume`.
+fn mounting<'a>(plan: &'a Plan, volume: &'a str) -> impl Iterator<Item = String> + 'a {
+    plan.actions.iter().filter_map(move |a| match &a.detail {
+        ActionDetail::Create { container } | ActionDetail::Replace { container, .. }
+            if container.config.mounts.iter().any(|m| m.source == volume) =>
+        {
+            Some(a.app.clone())
+        }
+        _ => None,
+    })
 }
 
 /// What every action of one apply shares.

@@ -210,22 +210,71 @@ pub struct PortBinding {
 }
 
 /// A volume or bind mount.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct Mount {
     #[serde(rename = "type")]
     pub kind: MountKind,
-    /// Volume name (`<project>_<name>`) or absolute host path.
+    /// Volume name (`<project>_<name>`, `<project>_files-<hash>` for
+    /// repository files) or absolute host path.
     pub source: String,
     pub target: String,
     #[serde(default)]
     pub read_only: bool,
+    /// `kind: files` and `file`: the repository folder (or file) and what
+    /// its files hash to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<RepoFiles>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum MountKind {
+    /// A named volume, writable unless `:ro`.
+    #[default]
     Volume,
+    /// An absolute host path.
     Bind,
+    /// Repository files, shipped to the engine in a content-addressed
+    /// volume and mounted read-only: no host path, so any checkout and a
+    /// remote engine mount the same thing.
+    Files,
+    /// One repository file, shipped like a folder (its volume holds just
+    /// that file): the volume is mounted read-only at [`files_mount_point`]
+    /// and the target is a symlink to the file there, as the engine cannot
+    /// mount one file of a volume (before API 1.45).
+    File,
+}
+
+/// A folder (or file) of the repository mounted into containers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct RepoFiles {
+    /// Repository-relative, normalized (`site`, `.` for the root,
+    /// `conf/app.conf` for a file).
+    pub path: String,
+    /// sha256 (64 hex) over the files shipped (`source::FilesVersion`).
+    pub content: String,
+    /// Files and symlinks shipped, and their size: for the plan to say.
+    #[serde(default)]
+    pub count: usize,
+    #[serde(default)]
+    pub bytes: u64,
+}
+
+/// The volume that holds repository files hashing to `content`: the same
+/// files always fill the same volume, whichever app or checkout mounts them.
+pub fn files_volume(project: &str, content: &str) -> String {
+    format!("{project}_files-{}", crate::source::files::short(content))
+}
+
+/// Where a container mounts the volume of a repository file it links to.
+pub fn files_mount_point(volume: &str) -> String {
+    format!("/.berth/{volume}")
+}
+
+/// The never-started container that fills `volume` through the engine's
+/// archive API; while it exists, the volume's filling did not finish.
+pub fn files_helper(volume: &str) -> String {
+    format!("{volume}-fill")
 }
 
 /// A health check with durations in nanoseconds, as the engine takes them.
@@ -250,6 +299,26 @@ impl Desired {
                     apps.push(app.name.clone());
                 }
             }
+        }
+        out
+    }
+
+    /// Volumes of repository files the apps that berth manages mount →
+    /// what they hold, and those apps (sorted).
+    pub fn repo_files(&self) -> BTreeMap<String, (RepoFiles, Vec<String>)> {
+        let mut out: BTreeMap<String, (RepoFiles, Vec<String>)> = BTreeMap::new();
+        for app in self.apps.iter().filter(|a| !a.suspended) {
+            for m in app.containers.iter().flat_map(|c| &c.config.mounts) {
+                let shipped = matches!(m.kind, MountKind::Files | MountKind::File);
+                let Some(files) = m.files.as_ref().filter(|_| shipped) else { continue };
+                let (_, apps) = out.entry(m.source.clone()).or_insert_with(|| (files.clone(), Vec::new()));
+                if !apps.contains(&app.name) {
+                    apps.push(app.name.clone());
+                }
+            }
+        }
+        for (_, apps) in out.values_mut() {
+            apps.sort();
         }
         out
     }

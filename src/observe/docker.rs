@@ -13,6 +13,7 @@
 
 mod body;
 mod calls;
+mod files;
 mod images;
 mod live;
 mod lock;
@@ -44,6 +45,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub use body::{create_body, BodyError};
+pub use files::EMPTY_IMAGE;
 
 /// Containers inspected at once while observing.
 const INSPECTS: usize = 16;
@@ -281,6 +283,13 @@ impl Engine for DockerEngine {
         for w in created.warnings.iter().filter(|w| !w.is_empty()) {
             tracing::warn!("creating {}: {w}", c.name);
         }
+        let links = body::file_links(&c.config);
+        if !links.is_empty() {
+            if let Err(e) = files::link_files(self, &created.id, &c.name, &links).await {
+                let _ = self.remove(&created.id).await;
+                return Err(e);
+            }
+        }
         for n in body::later_networks(project, &c.config) {
             if let Err(e) = self.connect(&created.id, n).await {
                 // Nothing half-made stays behind: it never ran, so removing it loses nothing.
@@ -397,6 +406,16 @@ impl Engine for DockerEngine {
             .await
             .map(drop)
             .map_err(call(format!("create volume {name}")))
+    }
+
+    async fn fill_volume(
+        &self,
+        project: &str,
+        name: &str,
+        content: &str,
+        tar: crate::source::ContextStream,
+    ) -> Result<(), EngineError> {
+        files::fill_volume(self, project, name, content, tar).await
     }
 
     async fn rename(&self, id: &str, new_name: &str) -> Result<(), EngineError> {

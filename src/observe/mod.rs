@@ -45,6 +45,9 @@ pub mod labels {
     /// On build images: the commit the context came from (absent for a
     /// working-tree build), for people.
     pub const BUILD_COMMIT: &str = "berth.build.commit";
+    /// On a volume of repository files: the content hash of the files in
+    /// it; on the never-started helper that fills one: the volume's name.
+    pub const FILES: &str = "berth.files";
 }
 
 /// What the engine holds that matters to one project.
@@ -426,6 +429,17 @@ pub trait Engine: Send + Sync {
     async fn unlock(&self, id: &str) -> Result<(), EngineError>;
     /// The project's lock, if someone holds one.
     async fn lock_of(&self, project: &str) -> Result<Option<LockInfo>, EngineError>;
+    /// Fill volume `name` (made, labelled with the project and `content`,
+    /// when missing) with a tar of repository files, through the engine's
+    /// archive API: no host path. A fill that does not finish leaves its
+    /// helper container (`desired::files_helper`) as the sign.
+    async fn fill_volume(
+        &self,
+        project: &str,
+        name: &str,
+        content: &str,
+        files: crate::source::ContextStream,
+    ) -> Result<(), EngineError>;
     /// Wait until the container runs (and is healthy, if it has a check).
     async fn wait_ready(&self, id: &str, name: &str, timeout: std::time::Duration) -> Result<(), EngineError>;
     /// Build an image from a tar context stream; returns the image id.

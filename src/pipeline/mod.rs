@@ -2,7 +2,7 @@
 //! resolve), then plan (observe → diff). `plan`, `apply`, `drift` and later
 //! `watch` differ only in what they do with the resulting `Plan`.
 
-use crate::apply::{ContextSource, Targets};
+use crate::apply::{ContextSource, FilesSource, Targets};
 use crate::desired::{Desired, DesiredBuild};
 use crate::diag::Diagnostic;
 use crate::observe::registry::{ImagePlatforms, Login, RegistryClient, RegistryError, RegistryOptions};
@@ -91,8 +91,19 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
             ((context, dockerfile), v)
         })
         .collect();
-    let inputs =
-        crate::resolve::Inputs { credentials: &credentials, fingerprint_key: &fingerprint_key, contexts: &contexts };
+    let files = crate::resolve::repo_folders(&repo)
+        .into_iter()
+        .map(|folder| {
+            let v = crate::source::files_version(&repo.root, &folder);
+            (folder, v)
+        })
+        .collect();
+    let inputs = crate::resolve::Inputs {
+        credentials: &credentials,
+        fingerprint_key: &fingerprint_key,
+        contexts: &contexts,
+        files: &files,
+    };
     let desired = crate::resolve::resolve(&repo, &inputs).map_err(PipelineError::Invalid)?;
     let mut notes: Vec<crate::plan::Note> = uncommitted_note(&snapshot.root).into_iter().collect();
     notes.extend(own_key_note(&desired, &key_source));
@@ -251,10 +262,14 @@ fn client_for(insecure: Vec<String>) -> RegistryClient {
 /// build starts.
 pub fn targets(engine: Arc<dyn Engine>, registry: RegistryClient, root: &Path) -> Targets {
     let root = root.to_path_buf();
+    let at = root.clone();
     let contexts: ContextSource = Arc::new(move |b: &DesiredBuild| {
-        crate::source::context_tar(&root, &b.context, &b.dockerfile, &b.version).map_err(|e| e.to_string())
+        crate::source::context_tar(&at, &b.context, &b.dockerfile, &b.version).map_err(|e| e.to_string())
     });
-    Targets { engine, registry: Arc::new(registry), contexts }
+    let files: FilesSource = Arc::new(move |f: &crate::desired::RepoFiles| {
+        crate::source::files_tar(&root, &f.path, &f.content).map_err(|e| e.to_string())
+    });
+    Targets { engine, registry: Arc::new(registry), contexts, files }
 }
 
 /// Put the answers to `q` into `observed`, all questions in parallel.

@@ -140,7 +140,7 @@ pub enum ActionKind {
     Pull,
     /// Create (or, last of all, remove) the project network.
     Network,
-    /// Create a named volume.
+    /// Create a named volume (and fill one with repository files).
     Volume,
     Create,
     /// Change a running container in place (resources, restart policy,
@@ -261,9 +261,13 @@ pub enum ActionDetail {
     RemoveNetwork {
         name: String,
     },
-    /// A named volume labelled with the project (never deleted by berth).
+    /// A named volume labelled with the project (never deleted by berth);
+    /// with `files`, filled with those repository files before any
+    /// container that mounts it is made.
     CreateVolume {
         name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        files: Option<crate::desired::RepoFiles>,
     },
 }
 

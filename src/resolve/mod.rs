@@ -16,11 +16,11 @@ pub use credentials::{Choice, DefaultCredential};
 
 use crate::desired::{
     ContainerConfig, Desired, DesiredApp, DesiredBuild, DesiredContainer, DesiredPush, EnvValue, Health, Mount,
-    MountKind, NetworkAttachment, PortBinding,
+    MountKind, NetworkAttachment, PortBinding, RepoFiles,
 };
 use crate::diag::Diagnostic;
 use crate::secrets::Credentials;
-use crate::source::ContextVersion;
+use crate::source::{ContextVersion, FilesVersion};
 use crate::spec::scalars::DurationSpec;
 use crate::spec::values::{self, VolumeSource};
 use crate::spec::{AppFile, At, ProcessSpec, Repo};
@@ -36,6 +36,9 @@ pub struct Inputs<'a> {
     /// Where each build's files come from, by normalized (context,
     /// dockerfile), or why that could not be decided.
     pub contexts: &'a BTreeMap<(String, String), Result<ContextVersion, String>>,
+    /// What each mounted repository folder (normalized, as
+    /// [`repo_folders`] lists them) ships, or why it cannot be shipped.
+    pub files: &'a BTreeMap<String, Result<FilesVersion, crate::source::FilesError>>,
 }
 
 /// The process an app runs when it declares none: the image's own command.
@@ -84,7 +87,7 @@ fn resolve_app(
                 diags.push(Diagnostic::new(&app.path, at.0, at.1, message));
                 Choice { name: None, why: String::new() }
             });
-    let mut base = base_config(repo, app, &image);
+    let mut base = base_config(app, &image, mounts(repo, app, inputs, &mut diags));
     secret_env(app, inputs, &mut base, &mut diags);
     if !diags.is_empty() {
         return Err(diags);
@@ -292,23 +295,74 @@ pub fn fingerprint(key: &[u8], credential: &str, env_key: &str, value: &str) -> 
     hex::encode(&mac.finalize().into_bytes()[..16])
 }
 
-/// Everything shared by an app's processes.
-fn base_config(repo: &Repo, app: &AppFile, image: &str) -> ContainerConfig {
-    let spec = &app.spec;
-    let env = spec.env.iter().map(|(k, v)| (k.value.clone(), EnvValue::Plain(v.value.clone()))).collect();
-    let mut mounts: Vec<Mount> = spec
-        .volumes
+/// The normalized repository folders the apps mount, for the pipeline to read.
+pub fn repo_folders(repo: &Repo) -> Vec<String> {
+    let mut out: Vec<String> = repo
+        .apps
         .iter()
-        .map(|v| {
-            let (kind, source) = match &v.source {
-                VolumeSource::Named(n) => (MountKind::Volume, format!("{}_{}", repo.project, n)),
-                VolumeSource::RepoPath(p) => (MountKind::Bind, repo.root.join(p).to_string_lossy().into_owned()),
-                VolumeSource::HostPath(p) => (MountKind::Bind, p.clone()),
-            };
-            Mount { kind, source, target: v.target.clone(), read_only: v.read_only }
+        .flat_map(|a| &a.spec.volumes)
+        .filter_map(|v| match &v.source {
+            VolumeSource::RepoPath(p) => Some(p.clone()),
+            _ => None,
         })
         .collect();
-    mounts.sort();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The app's mounts, sorted: a named volume as `<project>_<name>`, a host
+/// path as it is, a repository folder as the volume of its files' content
+/// (read-only; no host path, so where the repository is checked out never
+/// matters, and the same files share one volume).
+fn mounts(repo: &Repo, app: &AppFile, inputs: &Inputs, diags: &mut Vec<Diagnostic>) -> Vec<Mount> {
+    let mut out = Vec::new();
+    for v in &app.spec.volumes {
+        let target = v.target.clone();
+        out.push(match &v.source {
+            VolumeSource::Named(n) => Mount {
+                kind: MountKind::Volume,
+                source: format!("{}_{}", repo.project, n),
+                target,
+                read_only: v.read_only,
+                files: None,
+            },
+            VolumeSource::HostPath(p) => {
+                Mount { kind: MountKind::Bind, source: p.clone(), target, read_only: v.read_only, files: None }
+            }
+            VolumeSource::RepoPath(p) => match inputs.files.get(p) {
+                Some(Ok(version)) => Mount {
+                    kind: if version.file { MountKind::File } else { MountKind::Files },
+                    source: crate::desired::files_volume(&repo.project, &version.content),
+                    target,
+                    read_only: true,
+                    files: Some(RepoFiles {
+                        path: p.clone(),
+                        content: version.content.clone(),
+                        count: version.files,
+                        bytes: version.bytes,
+                    }),
+                },
+                Some(Err(e)) => {
+                    let mut d = Diagnostic::new(&app.path, v.line, v.col, e.to_string());
+                    if let Some(hint) = e.hint() {
+                        d = d.hint(hint);
+                    }
+                    diags.push(d);
+                    continue;
+                }
+                None => unreachable!("the pipeline reads every mounted repository folder"),
+            },
+        });
+    }
+    out.sort();
+    out
+}
+
+/// Everything shared by an app's processes.
+fn base_config(app: &AppFile, image: &str, mounts: Vec<Mount>) -> ContainerConfig {
+    let spec = &app.spec;
+    let env = spec.env.iter().map(|(k, v)| (k.value.clone(), EnvValue::Plain(v.value.clone()))).collect();
     let resources = spec.resources.as_ref();
     let memory = resources.and_then(|r| r.memory.as_ref()).map(|m| m.value.0);
     let nano_cpus = resources.and_then(|r| r.cpus.as_ref()).map(|c| (c.value.0 * 1e9).round() as i64);
@@ -366,3 +420,6 @@ fn process_config(base: &ContainerConfig, p: &ProcessSpec, replica: u32) -> Cont
     }
     c
 }
+
+#[cfg(test)]
+mod tests;

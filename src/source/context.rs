@@ -22,7 +22,7 @@ mod content;
 mod dockerignore;
 pub mod identity;
 mod status;
-mod tar;
+pub(super) mod tar;
 #[cfg(test)]
 mod tests;
 

@@ -4,8 +4,10 @@
 //! (`read_working_tree`), and a commit's tree read through git2 with no
 //! checkout (`read_revision`: what a saved plan is applied from, and what
 //! `watch` will read). `Snapshot::content_hash` names exactly the files
-//! read, whatever their source or folder. Build contexts are read apart, by
-//! `context`.
+//! read, whatever their source or folder. Besides the snapshot, two kinds
+//! of files are read on demand, as tar streams with a content hash: build
+//! contexts (`context`) and repository folders mounted into containers
+//! (`files`).
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -188,6 +190,8 @@ pub fn credentials_added_order(root: &Path) -> Option<Vec<String>> {
 }
 
 pub mod context;
+pub mod files;
 pub use context::{
     context_tar, context_version, BuildInputs, ContextError, ContextFrom, ContextStream, ContextVersion,
 };
+pub use files::{files_tar, files_version, FilesError, FilesVersion};

@@ -72,7 +72,7 @@ async fn container_lifecycle_through_the_engine_trait() {
     }];
     let volume = format!("{project}_data");
     c.config.mounts =
-        vec![Mount { kind: MountKind::Volume, source: volume.clone(), target: "/data".into(), read_only: false }];
+        vec![Mount { kind: MountKind::Volume, source: volume.clone(), target: "/data".into(), ..Default::default() }];
     c.config.memory = Some(64 * 1024 * 1024);
     c.config.nano_cpus = Some(500_000_000);
     c.config.restart = Restart::UnlessStopped;

@@ -21,6 +21,7 @@ mod network;
 mod pull_policy;
 mod registry;
 mod registry_push;
+mod repo_files;
 mod runners;
 mod saved_plans;
 mod secrets;

@@ -5,7 +5,7 @@
 //! engine. Secret env values are looked up here and go only into the body
 //! sent to the engine; the `berth.config` label holds fingerprints only.
 
-use crate::desired::{ContainerConfig, DesiredContainer, EnvValue, MountKind, NetworkAttachment};
+use crate::desired::{files_mount_point, ContainerConfig, DesiredContainer, EnvValue, MountKind, NetworkAttachment};
 use crate::observe::{labels, SecretEnv};
 use crate::spec::Restart;
 use bollard::models::{
@@ -147,24 +147,68 @@ fn ports(cfg: &ContainerConfig) -> (Vec<String>, PortMap) {
 }
 
 fn mounts(project: &str, cfg: &ContainerConfig) -> Vec<Mount> {
+    let mut out: Vec<Mount> = Vec::new();
+    for m in &cfg.mounts {
+        // Repository files are filled before: nothing of the image may be
+        // copied into them. A file's volume is mounted once, where its
+        // symlinks (`file_links`) point.
+        let files = || Some(MountVolumeOptions { no_copy: Some(true), ..Default::default() });
+        let mount = match m.kind {
+            MountKind::Volume => Mount {
+                typ: Some(MountType::VOLUME),
+                source: Some(m.source.clone()),
+                target: Some(m.target.clone()),
+                read_only: Some(m.read_only),
+                // A volume the engine creates for this mount carries the
+                // project label, so people can tell where it came from.
+                // berth never deletes volumes.
+                volume_options: Some(MountVolumeOptions {
+                    labels: Some(HashMap::from([(labels::PROJECT.to_string(), project.to_string())])),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            MountKind::Bind => Mount {
+                typ: Some(MountType::BIND),
+                source: Some(m.source.clone()),
+                target: Some(m.target.clone()),
+                read_only: Some(m.read_only),
+                ..Default::default()
+            },
+            MountKind::Files => Mount {
+                typ: Some(MountType::VOLUME),
+                source: Some(m.source.clone()),
+                target: Some(m.target.clone()),
+                read_only: Some(true),
+                volume_options: files(),
+                ..Default::default()
+            },
+            MountKind::File => Mount {
+                typ: Some(MountType::VOLUME),
+                source: Some(m.source.clone()),
+                target: Some(files_mount_point(&m.source)),
+                read_only: Some(true),
+                volume_options: files(),
+                ..Default::default()
+            },
+        };
+        if !out.iter().any(|o| o.target == mount.target) {
+            out.push(mount);
+        }
+    }
+    out
+}
+
+/// The symlinks a container gets before it starts, for its repository
+/// files mounted one by one: (path in the container, where it points: the
+/// file in its volume's mount point).
+pub fn file_links(cfg: &ContainerConfig) -> Vec<(String, String)> {
     cfg.mounts
         .iter()
-        .map(|m| Mount {
-            typ: Some(match m.kind {
-                MountKind::Volume => MountType::VOLUME,
-                MountKind::Bind => MountType::BIND,
-            }),
-            source: Some(m.source.clone()),
-            target: Some(m.target.clone()),
-            read_only: Some(m.read_only),
-            // A volume the engine creates for this mount carries the project
-            // label, so people can tell where it came from. berth never
-            // deletes volumes.
-            volume_options: (m.kind == MountKind::Volume).then(|| MountVolumeOptions {
-                labels: Some(HashMap::from([(labels::PROJECT.to_string(), project.to_string())])),
-                ..Default::default()
-            }),
-            ..Default::default()
+        .filter(|m| m.kind == MountKind::File)
+        .filter_map(|m| {
+            let name = m.files.as_ref()?.path.rsplit('/').next()?.to_string();
+            Some((m.target.clone(), format!("{}/{name}", files_mount_point(&m.source))))
         })
         .collect()
 }
@@ -215,12 +259,26 @@ mod tests {
                         source: "demo_data".into(),
                         target: "/data".into(),
                         read_only: false,
+                        files: None,
                     },
                     DMount {
                         kind: MountKind::Bind,
                         source: "/srv/conf".into(),
                         target: "/etc/app".into(),
                         read_only: true,
+                        files: None,
+                    },
+                    DMount {
+                        kind: MountKind::Files,
+                        source: "demo_files-0123456789ab".into(),
+                        target: "/srv".into(),
+                        read_only: true,
+                        files: Some(crate::desired::RepoFiles {
+                            path: "site".into(),
+                            content: format!("0123456789ab{}", "0".repeat(52)),
+                            count: 1,
+                            bytes: 2,
+                        }),
                     },
                 ],
                 memory: Some(512 * 1024 * 1024),
@@ -280,10 +338,47 @@ mod tests {
         assert_eq!(mounts[1].typ, Some(MountType::BIND));
         assert_eq!(mounts[1].read_only, Some(true));
         assert!(mounts[1].volume_options.is_none());
+        // Repository files: their volume, read-only, nothing of the image copied in.
+        assert_eq!(mounts.len(), 3);
+        assert_eq!(mounts[2].typ, Some(MountType::VOLUME));
+        assert_eq!(mounts[2].source.as_deref(), Some("demo_files-0123456789ab"));
+        assert_eq!(mounts[2].read_only, Some(true));
+        assert_eq!(mounts[2].volume_options.as_ref().and_then(|o| o.no_copy), Some(true));
         assert_eq!(host.memory, Some(512 * 1024 * 1024));
         assert_eq!(host.nano_cpus, Some(500_000_000));
         assert_eq!(host.restart_policy.unwrap().name, Some(RestartPolicyNameEnum::ON_FAILURE));
         assert_eq!((body.stop_signal.as_deref(), body.stop_timeout), (Some("SIGQUIT"), Some(30)));
+    }
+
+    #[test]
+    fn a_file_is_a_link_into_its_volume_mounted_once() {
+        let mut c = container();
+        let file = |target: &str, path: &str| DMount {
+            kind: MountKind::File,
+            source: "demo_files-0123456789ab".into(),
+            target: target.into(),
+            read_only: true,
+            files: Some(crate::desired::RepoFiles {
+                path: path.into(),
+                content: format!("0123456789ab{}", "0".repeat(52)),
+                count: 1,
+                bytes: 2,
+            }),
+        };
+        c.config.mounts = vec![file("/etc/a.conf", "conf/a.conf"), file("/etc/b.conf", "other/a.conf")];
+        let body = create_body("demo", &c, "abc", &secrets()).unwrap();
+        let mounts = body.host_config.unwrap().mounts.unwrap();
+        assert_eq!(mounts.len(), 1, "the same content, one mount");
+        assert_eq!(mounts[0].target.as_deref(), Some("/.berth/demo_files-0123456789ab"));
+        assert_eq!((mounts[0].typ, mounts[0].read_only), (Some(MountType::VOLUME), Some(true)));
+        assert_eq!(
+            file_links(&c.config),
+            [
+                ("/etc/a.conf".to_string(), "/.berth/demo_files-0123456789ab/a.conf".to_string()),
+                ("/etc/b.conf".to_string(), "/.berth/demo_files-0123456789ab/a.conf".to_string()),
+            ]
+        );
+        assert!(file_links(&container().config).is_empty());
     }
 
     #[test]

@@ -111,11 +111,14 @@ fn mounts(h: &bollard::models::HostConfig) -> Vec<Mount> {
                 MountType::BIND => MountKind::Bind,
                 _ => return None,
             };
+            // A volume of repository files reads back as a volume: the
+            // planner knows it by its name (`plan::diff::live`).
             Some(Mount {
                 kind,
                 source: m.source.clone().unwrap_or_default(),
                 target: m.target.clone().unwrap_or_default(),
                 read_only: m.read_only.unwrap_or(false),
+                files: None,
             })
         })
         .collect();
@@ -319,7 +322,8 @@ mod tests {
                 kind: MountKind::Volume,
                 source: "demo_data".into(),
                 target: "/data".into(),
-                read_only: false
+                read_only: false,
+                files: None,
             }]
         );
         assert_eq!(c.healthcheck.as_ref().map(|h| (h.interval_ns, h.retries, h.start_period_ns)), Some((5, 3, 0)));

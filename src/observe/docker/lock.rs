@@ -11,21 +11,18 @@
 //! value plus the lease: only the engine's clock is compared with itself,
 //! so clocks of different machines never matter.
 //!
-//! A created container needs an image: `berth/empty:1`, imported from an
-//! empty tar when missing (nothing is pulled; it has no files and never runs).
+//! A created container needs an image: `berth/empty:1` (see `files`), an
+//! empty image berth imports itself; the lock never runs.
 
-use super::calls::{call, describe, drain, read, status, unreached};
+use super::calls::{call, read, status, unreached};
 use super::DockerEngine;
 use crate::observe::{EngineError, LockAttempt, LockHolder, LockInfo};
 use bollard::models::{ContainerCreateBody, ContainerUpdateBody, RestartPolicy, RestartPolicyNameEnum};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
-};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-/// The image lock containers are made from.
-pub(super) const EMPTY_IMAGE: &str = "berth/empty:1";
+use super::files::{empty_image, EMPTY_IMAGE};
 
 mod label {
     pub const LOCK: &str = "berth.lock";
@@ -40,29 +37,13 @@ fn name(project: &str) -> String {
     format!("berth-lock-{project}")
 }
 
-/// Import the empty image unless it is there.
-pub(super) async fn ensure_empty_image(e: &DockerEngine) -> Result<(), EngineError> {
-    match read(|| e.docker.inspect_image(EMPTY_IMAGE)).await {
-        Ok(_) => return Ok(()),
-        Err(err) if status(&err) == Some(404) => {}
-        Err(err) => return Err(call(format!("inspect image {EMPTY_IMAGE}"))(err)),
-    }
-    let (repo, tag) = EMPTY_IMAGE.split_once(':').unwrap_or((EMPTY_IMAGE, "latest"));
-    let opts = CreateImageOptionsBuilder::new().from_src("-").repo(repo).tag(tag).build();
-    // An empty tar: two zero blocks.
-    let body = bollard::body_full(bytes::Bytes::from(vec![0u8; 1024]));
-    drain(e.docker.create_image(Some(opts), Some(body), None))
-        .await
-        .map_err(|err| EngineError::Call { action: format!("import {EMPTY_IMAGE}"), message: describe(&err) })
-}
-
 pub(super) async fn try_lock(
     e: &DockerEngine,
     project: &str,
     holder: &LockHolder,
     lease: Duration,
 ) -> Result<LockAttempt, EngineError> {
-    ensure_empty_image(e).await?;
+    empty_image(e).await?;
     let labels = HashMap::from([
         (label::LOCK.to_string(), project.to_string()),
         (label::USER.to_string(), holder.user.clone()),

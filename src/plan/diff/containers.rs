@@ -109,7 +109,15 @@ fn compare(
         None => Vec::new(),
     };
     if !changes.is_empty() {
-        let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
+        // New content in a mounted repository folder says which folder.
+        let files = have.config.as_ref().and_then(|old| super::fields::files_changed(old, &want.config));
+        let paths: Vec<&str> = changes
+            .iter()
+            .map(|c| match (c.path.as_str(), &files) {
+                ("volumes", Some(f)) => f.as_str(),
+                (path, _) => path,
+            })
+            .collect();
         reasons.insert(0, format!("{} changed", paths.join(", ")));
     }
     if let Some(id) = image_id {

@@ -91,11 +91,55 @@ fn port(p: &PortBinding) -> String {
 }
 
 fn mount(m: &Mount) -> String {
-    let kind = match m.kind {
-        MountKind::Volume => "volume ",
-        MountKind::Bind => "bind ",
+    let ro = if m.read_only { ":ro" } else { "" };
+    match (m.kind, &m.files) {
+        (MountKind::Volume, _) => format!("volume {}:{}{ro}", m.source, m.target),
+        (MountKind::Bind, _) => format!("bind {}:{}{ro}", m.source, m.target),
+        // What the user wrote, and which files: the volume's name is the content's.
+        (MountKind::Files, Some(f)) => {
+            format!("{}:{}{ro} (files {})", super::resources::folder(&f.path), m.target, short(&f.content))
+        }
+        (MountKind::File, Some(f)) => {
+            format!("{}:{}{ro} (file {})", super::resources::folder(&f.path), m.target, short(&f.content))
+        }
+        (MountKind::Files | MountKind::File, None) => format!("files {}:{}{ro}", m.source, m.target),
+    }
+}
+
+/// A `volumes` change in words, when it is only new content in mounted
+/// repository folders: `repository files ./site`.
+pub(super) fn files_changed(old: &ContainerConfig, new: &ContainerConfig) -> Option<String> {
+    let without_content = |c: &ContainerConfig| -> Vec<(MountKind, String, String, Option<String>)> {
+        let mut v: Vec<_> = c
+            .mounts
+            .iter()
+            .map(|m| {
+                let shipped = matches!(m.kind, MountKind::Files | MountKind::File);
+                let source = if shipped { String::new() } else { m.source.clone() };
+                (m.kind, source, m.target.clone(), m.files.as_ref().map(|f| f.path.clone()))
+            })
+            .collect();
+        v.sort();
+        v
     };
-    format!("{kind}{}:{}{}", m.source, m.target, if m.read_only { ":ro" } else { "" })
+    if without_content(old) != without_content(new) {
+        return None;
+    }
+    let mut folders: Vec<String> = new
+        .mounts
+        .iter()
+        .filter_map(|m| m.files.as_ref().map(|f| (m, f)))
+        .filter(|(m, f)| {
+            !old.mounts.iter().any(|o| o.target == m.target && o.files.as_ref().is_some_and(|g| g.content == f.content))
+        })
+        .map(|(_, f)| super::resources::folder(&f.path))
+        .collect();
+    folders.dedup();
+    (!folders.is_empty()).then(|| format!("repository files {}", folders.join(", ")))
+}
+
+fn short(hash: &str) -> &str {
+    crate::source::files::short(hash)
 }
 
 fn network(n: &NetworkAttachment) -> String {

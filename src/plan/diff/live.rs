@@ -9,7 +9,7 @@
 //! needs a new container.
 
 use super::fields::config_changes;
-use crate::desired::{ContainerConfig, NetworkAttachment};
+use crate::desired::{ContainerConfig, Mount, MountKind, NetworkAttachment};
 use crate::observe::ResourceUpdate;
 use crate::plan::FieldChange;
 
@@ -60,7 +60,7 @@ pub(crate) fn drift(want: &ContainerConfig, live: &ContainerConfig) -> Drift {
         env: live.env.clone(),
         user: live.user.clone().filter(|_| want.user.is_some()),
         ports: live.ports.clone(),
-        mounts: live.mounts.clone(),
+        mounts: declared_mounts(&want.mounts, &live.mounts),
         memory: live.memory.filter(|_| want.memory.is_some()),
         nano_cpus: live.nano_cpus.filter(|_| want.nano_cpus.is_some()),
         restart: live.restart,
@@ -102,6 +102,32 @@ pub(crate) fn drift(want: &ContainerConfig, live: &ContainerConfig) -> Drift {
         }
     }
     d
+}
+
+/// The live mounts, a volume of repository files read as the declared
+/// mount(s) it stands for: the engine knows it only as a volume, by its
+/// name (which is its content's), mounted where the files go or, for
+/// files linked one by one, at its own mount point.
+fn declared_mounts(want: &[Mount], live: &[Mount]) -> Vec<Mount> {
+    let mut out: Vec<Mount> = Vec::new();
+    for l in live {
+        let stands_for = |w: &&Mount| {
+            let target = match w.kind {
+                MountKind::Files => w.target.clone(),
+                MountKind::File => crate::desired::files_mount_point(&w.source),
+                _ => return false,
+            };
+            l.kind == MountKind::Volume && l.read_only && w.source == l.source && target == l.target
+        };
+        let declared: Vec<Mount> = want.iter().filter(stands_for).cloned().collect();
+        if declared.is_empty() {
+            out.push(l.clone());
+        } else {
+            out.extend(declared);
+        }
+    }
+    out.sort();
+    out
 }
 
 #[cfg(test)]

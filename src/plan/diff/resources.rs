@@ -1,12 +1,14 @@
 //! What the containers need around them, and what would stop them: the
-//! project network, named volumes and external networks, then the conflicts
+//! project network, named volumes, volumes of repository files (filled
+//! when missing, or when their last fill did not finish) and external
+//! networks, then the conflicts
 //! the plan has the data for (a name or host port another container holds,
 //! a port another process holds, more cpus than the engine has, a local
 //! image for another platform). Pure: a conflict found here is a plan
 //! error, never an engine error halfway through an apply.
 
 use super::fields::familiar_image;
-use crate::desired::{project_network, Desired, DesiredContainer};
+use crate::desired::{files_helper, project_network, Desired, DesiredContainer};
 use crate::observe::{HostPort, Observed};
 use crate::plan::{Action, ActionDetail, ActionKind, Note, PlanError};
 use std::collections::BTreeSet;
@@ -33,9 +35,33 @@ pub(super) fn before(desired: &Desired, observed: &Observed, errors: &mut Vec<Pl
                 target: name.clone(),
                 reason: format!("named volume of app {} missing", apps.join(", ")),
                 changes: Vec::new(),
-                detail: ActionDetail::CreateVolume { name },
+                detail: ActionDetail::CreateVolume { name, files: None },
             });
         }
+    }
+    for (name, (files, apps)) in desired.repo_files() {
+        // While the helper of a fill exists, that fill did not finish.
+        let unfinished = observed.others.iter().any(|o| o.name == files_helper(&name));
+        if observed.volumes.contains(&name) && !unfinished {
+            continue;
+        }
+        let mut reason = format!(
+            "repository files {} for app {}: {}",
+            folder(&files.path),
+            apps.join(", "),
+            amount(files.count, files.bytes)
+        );
+        if unfinished {
+            reason.push_str("; an earlier fill did not finish");
+        }
+        out.push(Action {
+            kind: ActionKind::Volume,
+            app: apps[0].clone(),
+            target: name.clone(),
+            reason,
+            changes: Vec::new(),
+            detail: ActionDetail::CreateVolume { name, files: Some(files) },
+        });
     }
     for (name, apps) in desired.external_networks() {
         if !observed.networks.contains_key(&name) {
@@ -170,6 +196,34 @@ pub(super) fn conflicts(desired: &Desired, observed: &Observed, changes: &[Actio
         }
     }
     errors
+}
+
+/// A repository folder as people write it: `./site`, `./` for the root.
+pub(super) fn folder(path: &str) -> String {
+    if path == "." {
+        "./".into()
+    } else {
+        format!("./{path}")
+    }
+}
+
+/// `3 files, 12.5 KiB`.
+fn amount(files: usize, bytes: u64) -> String {
+    let files = if files == 1 { "1 file".to_string() } else { format!("{files} files") };
+    let size = match bytes {
+        0..1024 => format!("{bytes} bytes"),
+        _ => {
+            let (mut n, mut unit) = (bytes as f64 / 1024.0, "KiB");
+            for next in ["MiB", "GiB", "TiB"] {
+                if n < 1024.0 {
+                    break;
+                }
+                (n, unit) = (n / 1024.0, next);
+            }
+            format!("{n:.1} {unit}")
+        }
+    };
+    format!("{files}, {size}")
 }
 
 fn short(id: &str) -> &str {

@@ -7,6 +7,8 @@ use crate::plan::ActionKind::*;
 use crate::plan::{FieldChange, ReplaceStrategy};
 use crate::spec::{Restart, UpdateOrder};
 
+mod files;
+
 const BUSYBOX: &str = "docker.io/library/busybox:1.36";
 const ID_A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const ID_B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -326,7 +328,7 @@ fn a_host_port_replaces_stop_first() {
 fn a_named_volume_replaces_stop_first_unless_update_order_says() {
     let mut old = container("db", "web", 1);
     old.config.mounts =
-        vec![Mount { kind: MountKind::Volume, source: "p_data".into(), target: "/data".into(), read_only: false }];
+        vec![Mount { kind: MountKind::Volume, source: "p_data".into(), target: "/data".into(), ..Default::default() }];
     let mut new = old.clone();
     new.config.env.insert("X".into(), EnvValue::Plain("1".into()));
     let mut o = observed(vec![running(&old, ID_A)]);
@@ -457,7 +459,7 @@ fn an_image_without_the_wanted_platform_is_a_plan_time_error() {
 fn a_fresh_project_gets_its_network_and_volumes_first() {
     let mut c = container("db", "web", 1);
     c.config.mounts =
-        vec![Mount { kind: MountKind::Volume, source: "p_data".into(), target: "/data".into(), read_only: false }];
+        vec![Mount { kind: MountKind::Volume, source: "p_data".into(), target: "/data".into(), ..Default::default() }];
     let mut o = observed(vec![]);
     o.networks.clear();
     let p = plan(&desired(vec![app("db", vec![c])]), &o);
@@ -469,7 +471,7 @@ fn a_fresh_project_gets_its_network_and_volumes_first() {
     o.volumes.insert("p_data".into());
     let mut c = container("db", "web", 1);
     c.config.mounts =
-        vec![Mount { kind: MountKind::Volume, source: "p_data".into(), target: "/data".into(), read_only: false }];
+        vec![Mount { kind: MountKind::Volume, source: "p_data".into(), target: "/data".into(), ..Default::default() }];
     let o = Observed { containers: vec![running(&c, ID_A)], ..o };
     assert!(plan(&desired(vec![app("db", vec![c])]), &o).is_empty());
 }

@@ -151,7 +151,7 @@ fn every_kind_of_action() {
         target: "demo_data".into(),
         reason: "named volume of app db missing".into(),
         changes: vec![],
-        detail: ActionDetail::CreateVolume { name: "demo_data".into() },
+        detail: ActionDetail::CreateVolume { name: "demo_data".into(), files: None },
     };
     p.actions.insert(1, volume);
     p.actions.insert(1, network);

@@ -19,9 +19,9 @@ pub(super) const GIT_LINK: u32 = 0o120000;
 
 /// What a context's files hash to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Hashed {
+pub(in crate::source) struct Hashed {
     /// sha256 (64 hex) over every entry sent.
-    pub(super) content: String,
+    pub(in crate::source) content: String,
     /// The same over every entry but the Dockerfile: tells a change of the
     /// other files from a Dockerfile change.
     pub(super) other_files: String,

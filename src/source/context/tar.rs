@@ -2,7 +2,7 @@
 //! and the tar stream that carries them.
 
 use super::content::{blob_id, BlobHasher, ContentHash, Hashed, HashingReader, GIT_EXEC, GIT_FILE, GIT_LINK};
-use super::dockerignore::{Decision, Filter};
+use super::dockerignore::{Decision, DockerIgnore, Filter};
 use bytes::Bytes;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -23,13 +23,13 @@ pub(super) const MODE_LINK: i32 = 0o120000;
 
 /// Where a regular file's bytes are.
 #[derive(Debug)]
-pub(super) enum FileSrc {
+pub(in crate::source) enum FileSrc {
     Disk(PathBuf),
     Blob(git2::Oid),
 }
 
 #[derive(Debug)]
-pub(super) enum Kind {
+pub(in crate::source) enum Kind {
     Dir,
     File { exec: bool, src: FileSrc },
     Symlink { target: Vec<u8> },
@@ -37,9 +37,9 @@ pub(super) enum Kind {
 
 /// One entry of the context: its path relative to the context root.
 #[derive(Debug)]
-pub(super) struct Entry {
-    pub(super) path: String,
-    pub(super) kind: Kind,
+pub(in crate::source) struct Entry {
+    pub(in crate::source) path: String,
+    pub(in crate::source) kind: Kind,
 }
 
 fn join(rel: &str, name: &str) -> String {
@@ -102,6 +102,12 @@ pub(super) fn disk_entries(dir: &Path, filter: &Filter) -> io::Result<Vec<Entry>
     let mut out = Vec::new();
     walk(dir, "", filter, &mut out)?;
     Ok(sorted(out))
+}
+
+/// Every entry of the directory `dir` on disk, `.dockerignore` or not
+/// (repository files mounted into containers), as [`disk_entries`] walks them.
+pub(in crate::source) fn all_disk_entries(dir: &Path) -> io::Result<Vec<Entry>> {
+    disk_entries(dir, &Filter::new(DockerIgnore::default(), ""))
 }
 
 /// The entries of a git tree that `filter` lets through, sorted by path.
@@ -184,7 +190,7 @@ fn git_mode(exec: bool) -> u32 {
 
 /// The content id of `entries` (see `content`): blob ids from git as they
 /// are, from the disk by reading each file once.
-pub(super) fn hash_entries(entries: &[Entry], dockerfile: &str) -> io::Result<Hashed> {
+pub(in crate::source) fn hash_entries(entries: &[Entry], dockerfile: &str) -> io::Result<Hashed> {
     let mut hash = ContentHash::new(dockerfile);
     for entry in entries {
         match &entry.kind {
@@ -215,7 +221,7 @@ fn open_sized(path: &Path) -> io::Result<(std::fs::File, u64)> {
 /// and hash exactly the bytes written (see [`hash_entries`]): a file that
 /// changes while it is read changes the hash, never the archive alone.
 /// Blobs are read from `repo`.
-pub(super) fn write_tar<W: Write>(
+pub(in crate::source) fn write_tar<W: Write>(
     out: W,
     entries: &[Entry],
     repo: Option<&git2::Repository>,
@@ -295,7 +301,7 @@ impl<R: Read> Read for Exact<'_, R> {
 }
 
 /// Buffers written bytes and sends them as `CHUNK`-sized `Bytes`.
-pub(super) struct ChunkWriter {
+pub(in crate::source) struct ChunkWriter {
     buf: Vec<u8>,
     tx: mpsc::Sender<io::Result<Bytes>>,
 }
@@ -330,7 +336,7 @@ impl Write for ChunkWriter {
 /// Run `produce` on its own thread, writing into a chunked channel, and
 /// return the receiving end as a stream. An error while producing is the
 /// stream's last item.
-pub(super) fn spawn_stream<F>(produce: F) -> io::Result<super::ContextStream>
+pub(in crate::source) fn spawn_stream<F>(produce: F) -> io::Result<super::ContextStream>
 where
     F: FnOnce(&mut ChunkWriter) -> io::Result<()> + Send + 'static,
 {

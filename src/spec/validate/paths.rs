@@ -1,6 +1,7 @@
 //! Repository paths an app refers to: build contexts and Dockerfiles,
-//! bind-mount sources. They must stay inside the repository (symlinks
-//! included) and exist; this is validation's one look at the file system.
+//! mounted repository folders. They must stay inside the repository
+//! (symlinks included) and exist, and a mounted folder is read-only; this
+//! is validation's one look at the file system.
 
 use super::Validator;
 use crate::diag::Diagnostic;
@@ -10,11 +11,30 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 impl Validator<'_> {
-    /// Mounts: one per target; a repository source exists and stays inside.
+    /// Mounts: one per target; a repository source is read-only, exists
+    /// and stays inside.
     pub(super) fn volumes(&mut self, path: &str, volumes: &[At<VolumeSpec>]) {
         let mut targets: BTreeMap<&str, &At<VolumeSpec>> = BTreeMap::new();
         for v in volumes {
             if let VolumeSource::RepoPath(rel) = &v.source {
+                // Repository files travel to the engine as a copy: what the
+                // container wrote there would go nowhere.
+                if !v.read_only {
+                    let volume_name = |n: &&str| {
+                        n.starts_with(|c: char| c.is_ascii_alphanumeric())
+                            && n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+                    };
+                    let name = rel.rsplit('/').next().filter(volume_name).unwrap_or("data");
+                    self.err_hint(
+                        path,
+                        v,
+                        format!("volume source ./{rel} is mounted writable: repository files are shipped to the engine read-only"),
+                        format!(
+                            "add `:ro` (`./{rel}:{t}:ro`) to mount the repository's files, or use a named volume (`{name}:{t}`) for data the container writes",
+                            t = v.target
+                        ),
+                    );
+                }
                 if !self.snapshot.root.join(rel).exists() {
                     self.err_hint(
                         path,

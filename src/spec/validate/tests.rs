@@ -265,12 +265,34 @@ fn bind_mount_sources_exist() {
         Some("project: demo\n"),
         &[(
             "apps/web.yaml",
-            "image: nginx\nvolumes:\n  - ./conf:/etc/app:ro\n  - ./site.conf:/etc/site.conf\n  - ./nope:/nope\n",
+            "image: nginx\nvolumes:\n  - ./conf:/etc/app:ro\n  - ./site.conf:/etc/site.conf:ro\n  - ./nope:/nope:ro\n",
         )],
         &[],
     );
     let errs: Vec<String> = run(&snap).1.iter().map(|d| format!("{}:{}: {}", d.file, d.line, d.message)).collect();
     assert_eq!(errs, ["apps/web.yaml:5: volume source ./nope does not exist in the repository"]);
+}
+
+#[test]
+fn a_writable_repository_mount_suggests_a_named_volume() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir_all(root.join("var/data")).unwrap();
+    let app = "image: nginx\nvolumes:\n  - ./var/data:/data\n  - ./var/data:/data2:rw\n  - ./var/data:/data3:ro\n";
+    let snap = snapshot(root, Some("project: demo\n"), &[("apps/web.yaml", app)], &[]);
+    let diags = run(&snap).1;
+    let errs: Vec<String> = diags.iter().map(|d| format!("{}:{}:{}: {}", d.file, d.line, d.col, d.message)).collect();
+    assert_eq!(
+        errs,
+        [
+            "apps/web.yaml:3:5: volume source ./var/data is mounted writable: repository files are shipped to the engine read-only",
+            "apps/web.yaml:4:5: volume source ./var/data is mounted writable: repository files are shipped to the engine read-only",
+        ]
+    );
+    assert_eq!(
+        diags[0].hint.as_deref(),
+        Some("add `:ro` (`./var/data:/data:ro`) to mount the repository's files, or use a named volume (`data:/data`) for data the container writes")
+    );
 }
 
 #[test]
