@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Exit codes (SPEC §2).
 pub const EXIT_OK: u8 = 0;
@@ -34,6 +35,7 @@ berth plan ./repo            show what would change (exit 0; 2 with --detailed-e
 berth apply ./repo           show the plan, ask, then apply it\n  \
 berth drift ./repo           exit 2 when the engine no longer matches the repository",
     after_help = "Exit codes: 0 success / no changes, 1 error (usage errors included), 2 changes present or drift found.\n\
+A wedged engine or registry is an error once its timeout passes (see Timeouts; durations like 30s, 2m).\n\
 Color only on a terminal, never with NO_COLOR set. Logs: RUST_LOG=debug."
 )]
 pub struct Cli {
@@ -41,6 +43,21 @@ pub struct Cli {
     /// BERTH_AGE_IDENTITY, ~/.config/berth/identity.txt).
     #[arg(long, global = true, value_name = "FILE")]
     identity: Option<PathBuf>,
+    /// How long to wait for the Docker engine: to connect, for each answer,
+    /// and between two progress messages of a pull or push (a stop also
+    /// waits out the container's grace period).
+    #[arg(long, global = true, value_name = "D", env = "BERTH_ENGINE_TIMEOUT", default_value = "30s",
+          value_parser = crate::observe::timeouts::parse, help_heading = "Timeouts")]
+    engine_timeout: Duration,
+    /// How long to wait for a registry: to connect, and for each read of an answer.
+    #[arg(long, global = true, value_name = "D", env = "BERTH_REGISTRY_TIMEOUT", default_value = "30s",
+          value_parser = crate::observe::timeouts::parse, help_heading = "Timeouts")]
+    registry_timeout: Duration,
+    /// How long a build may print nothing (a step that works silently)
+    /// before berth gives up on it.
+    #[arg(long, global = true, value_name = "D", env = "BERTH_BUILD_IDLE_TIMEOUT", default_value = "10m",
+          value_parser = crate::observe::timeouts::parse, help_heading = "Timeouts")]
+    build_idle_timeout: Duration,
     #[command(subcommand)]
     command: Command,
 }
@@ -130,6 +147,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.exit_code() == 0 { EXIT_OK } else { EXIT_ERROR });
         }
     };
+    crate::observe::timeouts::set(crate::observe::timeouts::Timeouts {
+        engine: cli.engine_timeout,
+        registry: cli.registry_timeout,
+        build_idle: cli.build_idle_timeout,
+    });
     let load = crate::pipeline::LoadOptions { identity: cli.identity.clone() };
     // Commands that never touch the engine or a registry start no runtime
     // (and its worker threads).
@@ -194,5 +216,5 @@ async fn connect() -> anyhow::Result<crate::observe::docker::DockerEngine> {
 
 /// The engine's address, naming the lock.
 fn engine_address() -> String {
-    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+    crate::observe::docker::engine_host()
 }

@@ -10,6 +10,7 @@
 
 pub mod docker;
 pub mod registry;
+pub mod timeouts;
 
 use crate::desired::{ContainerConfig, DesiredContainer, NetworkAttachment};
 use serde::{Deserialize, Serialize};
