@@ -4,6 +4,7 @@
 
 mod apply;
 pub mod logging;
+mod output;
 mod plan;
 mod registry;
 mod report;
@@ -65,7 +66,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Parse and check every file; print every error; exit 1 on any.
-    Validate(RepoArg),
+    Validate(validate::ValidateArgs),
     /// Print what apply would do; change nothing.
     Plan(plan::PlanArgs),
     /// Print the plan, then apply it (asks first on a terminal).
@@ -80,19 +81,12 @@ enum Command {
     Secrets(secrets::SecretsArgs),
     /// Store (login) or delete (logout) a registry login as an encrypted credential file.
     Registry(registry::RegistryArgs),
-    /// Write the JSON Schemas of app files, berth.yaml and plan JSON.
+    /// Write the JSON Schemas of app files, berth.yaml, and every JSON document berth prints.
     Schema {
         /// Folder to write into.
         #[arg(long, default_value = "schema")]
         out: PathBuf,
     },
-}
-
-#[derive(Debug, clap::Args)]
-pub struct RepoArg {
-    /// Repository folder.
-    #[arg(default_value = ".")]
-    pub repo: PathBuf,
 }
 
 /// `[REPO] APP` of `report` and `rollback`: two arguments are REPO and APP;
@@ -130,7 +124,8 @@ is REPO; anything else is APP, in the repository in the current folder."
 }
 use repo_app_help;
 
-/// How a plan is printed.
+/// How a command prints its result: in words, or as one JSON document on
+/// stdout (also when it fails; see `output`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
@@ -156,7 +151,7 @@ pub fn main() -> ExitCode {
     // Commands that never touch the engine or a registry start no runtime
     // (and its worker threads).
     let code = match cli.command {
-        Command::Validate(a) => validate::run(&a.repo, &load),
+        Command::Validate(a) => validate::run(&a, &load),
         Command::Schema { out } => schema(&out),
         command => run_async(command, &load),
     };

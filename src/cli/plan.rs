@@ -1,4 +1,5 @@
 //! `berth plan` and `berth drift`: the same plan, different exit codes.
+//! With `--output json`, the plan, or the error document when there is none.
 
 use super::{connect, OutputFormat, EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
 use crate::pipeline::{LoadOptions, PlanOptions};
@@ -43,6 +44,16 @@ pub struct DriftArgs {
 }
 
 pub async fn run_plan(a: PlanArgs, load: &LoadOptions) -> anyhow::Result<u8> {
+    let format = a.output;
+    super::output::or_error_document(format, plan(a, load).await)
+}
+
+pub async fn run_drift(a: DriftArgs, load: &LoadOptions) -> anyhow::Result<u8> {
+    let format = a.output;
+    super::output::or_error_document(format, drift(a, load).await)
+}
+
+async fn plan(a: PlanArgs, load: &LoadOptions) -> anyhow::Result<u8> {
     let opts = PlanOptions { allow_empty: a.allow_empty, refresh_remote: a.refresh_remote, allow_dirty: a.allow_dirty };
     let plan = compute(&a.repo, load, opts).await?;
     print(&plan, a.output)?;
@@ -56,7 +67,7 @@ pub async fn run_plan(a: PlanArgs, load: &LoadOptions) -> anyhow::Result<u8> {
     Ok(exit_code(&plan, a.detailed_exitcode))
 }
 
-pub async fn run_drift(a: DriftArgs, load: &LoadOptions) -> anyhow::Result<u8> {
+async fn drift(a: DriftArgs, load: &LoadOptions) -> anyhow::Result<u8> {
     let plan = compute(&a.repo, load, PlanOptions::default()).await?;
     print(&plan, a.output)?;
     Ok(exit_code(&plan, true))

@@ -96,7 +96,7 @@ pub async fn run(a: RollbackArgs, load: &LoadOptions) -> anyhow::Result<u8> {
         let registry = crate::pipeline::registry_client(&loaded.repo);
         let targets = crate::pipeline::targets(Arc::new(engine), registry, &project, Path::new(&plan.repo));
         let opts = ApplyOptions { parallelism: a.parallelism as usize };
-        let outcome = super::apply::carry_out(&targets, &plan, &secrets, &opts).await;
+        let outcome = super::apply::carry_out(&targets, &plan, &secrets, &opts, None).await;
         code = super::apply::report(&outcome);
     }
     if code == EXIT_OK {
