@@ -1,6 +1,6 @@
 //! Timeouts: an engine that accepts the connection and never answers, one
-//! that goes away in the middle of an apply, and a registry that never
-//! answers. Each ends in exit 1 with a message that says what happened and
+//! that goes away in the middle of an apply, a registry that never
+//! answers, and a build that prints nothing for too long. Each ends in exit 1 with a message that says what happened and
 //! where, within the timeout (bounds here are generous: the machine is shared).
 
 use crate::common::*;
@@ -221,4 +221,31 @@ fn a_registry_that_never_answers_leaves_the_plan_unknown_after_the_timeout() {
     let unknowns = doc["unknowns"].to_string();
     assert!(unknowns.contains(&format!("127.0.0.1:{port}")) && unknowns.contains("no answer within 2s"), "{doc:#}");
     assert!(unknowns.contains("--registry-timeout"), "{unknowns}");
+}
+
+#[test]
+fn a_build_silent_for_the_build_idle_timeout_fails_saying_so() {
+    require_engine();
+    let repo = TestRepo::new("build-idle");
+    let label = format!("berth-test-build={}", repo.project());
+    repo.file("svc/Dockerfile", &format!("FROM busybox:1.36\nLABEL {label}\nRUN echo working && sleep 20\n"));
+    repo.app("web", "build:\n  context: svc\n");
+    let (out, took) = timed(repo.command().arg("apply").arg(repo.dir()).args([
+        "--auto-approve",
+        "--output",
+        "json",
+        "--build-idle-timeout",
+        "3s",
+    ]));
+    assert_exit(&out, 1);
+    assert!(took < Duration::from_secs(18), "gave up before the step ended: took {took:?}");
+    let doc: Value = serde_json::from_str(&stdout(&out)).expect("one JSON document on stdout");
+    let failed = &doc["outcome"]["failed"][0];
+    let error = failed["error"].as_str().unwrap_or_default();
+    assert!(error.contains("the build printed nothing for 3s; set --build-idle-timeout"), "{doc:#}");
+    assert!(failed["log"].to_string().contains("working"), "the log so far is kept: {doc:#}");
+    // The engine ends the build it was left with: no intermediate container stays.
+    wait_for("the engine to clean up the build", Duration::from_secs(60), || {
+        docker_ok(&["ps", "-aq", "--filter", &format!("label={label}")]).is_empty().then_some(())
+    });
 }
