@@ -56,12 +56,22 @@ pub async fn run_drift(a: DriftArgs, load: &LoadOptions) -> anyhow::Result<u8> {
 async fn plan(a: PlanArgs, load: &LoadOptions) -> anyhow::Result<u8> {
     let opts = PlanOptions { allow_empty: a.allow_empty, refresh_remote: a.refresh_remote, allow_dirty: a.allow_dirty };
     let plan = compute(&a.repo, load, opts).await?;
-    print(&plan, a.output)?;
-    if let Some(out) = &a.out {
+    let save = |out: &std::path::Path| -> anyhow::Result<()> {
         let json = serde_json::to_vec_pretty(&plan)?;
-        std::fs::write(out, json).map_err(|e| anyhow::anyhow!("failed to write plan file {}: {e}", out.display()))?;
-        if a.output == OutputFormat::Text {
-            println!("Saved the plan to {}; apply it exactly with `berth apply {}`.", out.display(), out.display());
+        std::fs::write(out, json).map_err(|e| anyhow::anyhow!("failed to write plan file {}: {e}", out.display()))
+    };
+    match (a.output, &a.out) {
+        // Saved first: a failure to save is then the one document on stdout.
+        (OutputFormat::Json, out) => {
+            out.as_deref().map(save).transpose()?;
+            print(&plan, a.output)?;
+        }
+        (OutputFormat::Text, out) => {
+            print(&plan, a.output)?;
+            if let Some(out) = out {
+                save(out)?;
+                println!("Saved the plan to {}; apply it exactly with `berth apply {}`.", out.display(), out.display());
+            }
         }
     }
     Ok(exit_code(&plan, a.detailed_exitcode))

@@ -99,6 +99,11 @@ fn apply_prints_its_plan_and_what_it_did() {
     let repo = TestRepo::new("machine-apply");
     repo.app("web", &format!("image: busybox:1.36\nprocesses:\n  web:\n    command: {SLEEPER}\n"));
 
+    // A plan that cannot be saved: the error is the one document.
+    let unsaved = repo.berth(&["plan", "--output", "json", "--out", "/nonexistent/dir/plan.json"]);
+    assert_exit(&unsaved, 1);
+    assert!(json(&unsaved)["error"]["message"].as_str().unwrap().starts_with("failed to write plan file"));
+
     // JSON asks nothing: without --auto-approve it refuses, with the plan.
     let refused = repo.berth(&["apply", "--output", "json"]);
     assert_exit(&refused, 1);
