@@ -5,7 +5,9 @@
 //! make an `Observed`, and the few mutations `apply` needs. It decides
 //! nothing about what should run. Read calls (and pulls) are retried with
 //! backoff when the engine fails transiently; a mutation is retried only when
-//! the engine could not be reached at all, so it never runs twice.
+//! the engine could not be reached at all, so it never runs twice. Every
+//! call is bounded by the engine timeout (`observe::timeouts`; a stop by
+//! the grace period too), streams by their progress (`calls`).
 //!
 //! Secret env values arrive in `create` and go only into the request body;
 //! they are remembered in memory to blank them out of container logs quoted

@@ -7,7 +7,9 @@
 //! `X-Registry-Auth`. Both are held in memory for the call: nothing reads or
 //! writes ~/.docker, and no login is ever logged. A build cannot be retried
 //! (its context stream is consumed); a push is retried like a pull, since
-//! pushing the same image twice is harmless.
+//! pushing the same image twice is harmless. None has a total time limit:
+//! each waits for progress (`calls::next_or_idle`), a build for its output
+//! up to the build idle timeout once its context is sent.
 
 use super::calls::{next_or_idle, Progress};
 use super::DockerEngine;
@@ -143,7 +145,11 @@ async fn follow_build(
             // without printing, maybe a wedged engine.
             Err(_) if sent.load(Ordering::SeqCst) => {
                 let quiet = timeouts::show(timeouts::current().build_idle);
-                return (id, Some(format!("the build printed nothing for {quiet}; set --build-idle-timeout or BERTH_BUILD_IDLE_TIMEOUT to wait longer")));
+                let message = format!(
+                    "the build printed nothing for {quiet}; set --build-idle-timeout or BERTH_BUILD_IDLE_TIMEOUT \
+                     to wait longer"
+                );
+                return (id, Some(message));
             }
             Err(err) => return (id, Some(describe(&err))),
         };
