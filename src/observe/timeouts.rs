@@ -42,6 +42,10 @@ impl Default for Timeouts {
     }
 }
 
+/// The longest timeout taken: long enough for anything, short enough to
+/// add to an instant.
+const LONGEST: Duration = Duration::from_secs(7 * 24 * 3600);
+
 static CURRENT: OnceLock<Timeouts> = OnceLock::new();
 
 /// Sets the process's timeouts; the first call wins (the command line's).
@@ -66,6 +70,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     if d.subsec_nanos() != 0 {
         return Err("a timeout is whole seconds (e.g. 30s, 2m)".to_string());
     }
+    if d > LONGEST {
+        return Err(format!("a timeout is at most {}", show(LONGEST)));
+    }
     Ok(d)
 }
 
@@ -87,6 +94,8 @@ mod tests {
         assert!(parse("1500ms").unwrap_err().contains("whole seconds"));
         assert!(parse("soon").unwrap_err().contains("e.g. 30s"));
         assert!(parse("30").is_err(), "a unit is required");
+        assert_eq!(parse("7days"), Ok(LONGEST));
+        assert!(parse("500years").unwrap_err().contains("at most 7days"));
         assert_eq!(show(Duration::from_secs(600)), "10m");
     }
 }
