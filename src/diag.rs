@@ -2,13 +2,15 @@
 //!
 //! Every validation problem becomes a `Diagnostic` naming the file (relative
 //! to the repository), line and column, what was expected, and a hint when
-//! one exists. `berth validate` prints them all at once.
+//! one exists. `berth validate` prints them all at once; with `--output
+//! json` they are the `diagnostics` of the error document.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use std::fmt;
 
 /// One problem in the repository's files.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Diagnostic {
     /// Repository-relative path, e.g. `apps/web.yaml`.
     pub file: String,

@@ -1,7 +1,11 @@
 //! JSON Schemas generated from the Rust types: `berth schema` writes them,
 //! `schema/` in the project holds them, and a test keeps the two equal.
+//! The input files (app, berth.yaml) and every document `--output json`
+//! prints: the plan, validate's and apply's results, and the error a
+//! failing command prints.
 
 use crate::plan::Plan;
+use crate::render::json::{ApplyDocument, ErrorDocument, ValidateDocument};
 use crate::spec::{AppSpec, Settings};
 use std::path::Path;
 
@@ -12,6 +16,9 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("app.schema.json", pretty(schemars::schema_for!(AppSpec))),
         ("berth.schema.json", pretty(schemars::schema_for!(Settings))),
         ("plan.schema.json", pretty(schemars::schema_for!(Plan))),
+        ("error.schema.json", pretty(schemars::schema_for!(ErrorDocument))),
+        ("validate.schema.json", pretty(schemars::schema_for!(ValidateDocument))),
+        ("apply.schema.json", pretty(schemars::schema_for!(ApplyDocument))),
     ]
 }
 

@@ -2,6 +2,7 @@
 //! file, apply exactly that plan from a checkout of its commit (`--repo`),
 //! refused if the engine changed since.
 
+use super::output::{ApplyOutput, Recorder};
 use super::{connect, LockArgs, OutputFormat, EXIT_ERROR, EXIT_OK};
 use crate::apply::{ApplyOptions, Event};
 use crate::observe::Engine;
@@ -33,6 +34,10 @@ pub struct ApplyArgs {
     repo: Option<PathBuf>,
     #[command(flatten)]
     lock: LockArgs,
+    /// Output format: json prints one document at the end (the plan, then what was done), progress on stderr;
+    /// it needs --auto-approve or a plan file.
+    #[arg(long, value_enum, default_value = "text")]
+    output: OutputFormat,
 }
 
 /// What an apply starts from.
@@ -44,6 +49,12 @@ enum Start {
 }
 
 pub async fn run(a: ApplyArgs, load: &crate::pipeline::LoadOptions) -> anyhow::Result<u8> {
+    let out = ApplyOutput::new(a.output);
+    let r = apply(a, load, &out).await;
+    out.finish(r)
+}
+
+async fn apply(a: ApplyArgs, load: &crate::pipeline::LoadOptions, out: &ApplyOutput) -> anyhow::Result<u8> {
     // Validate and resolve, or open the plan's checkout, before touching the
     // engine: an invalid repo, or the wrong checkout, changes nothing.
     let start = if a.target.is_file() {
@@ -65,7 +76,7 @@ pub async fn run(a: ApplyArgs, load: &crate::pipeline::LoadOptions) -> anyhow::R
     // One applier per project on this engine, whichever machine it runs on;
     // the plan is made (or checked) under the lock, so what it saw stays true.
     let lock = a.lock.acquire(engine.clone(), &project).await?;
-    let result = locked(&a, &start, engine, load).await;
+    let result = locked(&a, &start, engine, load, out).await;
     lock.release().await;
     result
 }
@@ -75,6 +86,7 @@ async fn locked(
     start: &Start,
     engine: Arc<dyn Engine>,
     load: &crate::pipeline::LoadOptions,
+    out: &ApplyOutput,
 ) -> anyhow::Result<u8> {
     let plan = match start {
         Start::Repo(l) => {
@@ -90,14 +102,18 @@ async fn locked(
             s.plan.clone()
         }
     };
-    super::plan::print(&plan, OutputFormat::Text)?;
+    out.plan(&plan)?;
     if plan.is_incomplete() {
         anyhow::bail!("the plan is incomplete; nothing was applied");
     }
     if plan.is_empty() {
         return Ok(EXIT_OK);
     }
-    if !a.auto_approve && matches!(start, Start::Repo(_)) && !confirm()? {
+    let saved = matches!(start, Start::Saved(_));
+    if out.is_json() && !a.auto_approve && !saved {
+        anyhow::bail!("refusing to apply without confirmation: --output json asks nothing; pass --auto-approve");
+    }
+    if !a.auto_approve && !saved && !confirm()? {
         println!("Apply cancelled; nothing was changed.");
         return Ok(EXIT_ERROR);
     }
@@ -109,25 +125,37 @@ async fn locked(
     };
     let targets = crate::pipeline::targets(engine, registry, root);
     let opts = ApplyOptions { parallelism: a.parallelism as usize };
-    let outcome = carry_out(&targets, &plan, &secrets, &opts).await;
-    Ok(report(&outcome))
+    let outcome = carry_out(&targets, &plan, &secrets, &opts, out.recorder()).await;
+    Ok(out.outcome(&outcome))
 }
 
-/// Apply `plan`, showing progress (build output too, on a terminal).
+/// Apply `plan`, showing progress (build output too, on a terminal). With
+/// a `record` (JSON output), each action's end is recorded and every
+/// progress line goes to stderr, leaving stdout to the document.
 pub(super) async fn carry_out(
     targets: &crate::apply::Targets,
     plan: &Plan,
     secrets: &crate::apply::ApplySecrets,
     opts: &ApplyOptions,
+    record: Option<Recorder>,
 ) -> crate::apply::Outcome {
     let show_output = std::io::stderr().is_terminal();
-    let progress: crate::apply::Progress = Arc::new(move |e: Event| match e {
-        Event::Started { kind, target } => eprintln!("  {} {target}…", kind.verb()),
-        Event::Output { line, .. } if show_output => eprintln!("    {line}"),
-        Event::Output { .. } => {}
-        Event::Done { kind, target, elapsed } => println!("✓ {} {target} ({:.1}s)", kind.verb(), elapsed.as_secs_f64()),
-        Event::Failed { kind, target, error } => println!("✗ {} {target} failed: {error}", kind.verb()),
-        Event::Skipped { kind, target, why } => println!("- skipped {} {target}: {why}", kind.verb()),
+    let to_stdout = record.is_none();
+    let say = move |line: String| if to_stdout { println!("{line}") } else { eprintln!("{line}") };
+    let progress: crate::apply::Progress = Arc::new(move |e: Event| {
+        if let Some(r) = &record {
+            r.event(&e);
+        }
+        match e {
+            Event::Started { kind, target } => eprintln!("  {} {target}…", kind.verb()),
+            Event::Output { line, .. } if show_output => eprintln!("    {line}"),
+            Event::Output { .. } => {}
+            Event::Done { kind, target, elapsed } => {
+                say(format!("✓ {} {target} ({:.1}s)", kind.verb(), elapsed.as_secs_f64()))
+            }
+            Event::Failed { kind, target, error } => say(format!("✗ {} {target} failed: {error}", kind.verb())),
+            Event::Skipped { kind, target, why } => say(format!("- skipped {} {target}: {why}", kind.verb())),
+        }
     });
     crate::apply::apply(targets, plan, secrets, opts, progress).await
 }
@@ -139,11 +167,14 @@ pub(super) fn report(outcome: &crate::apply::Outcome) -> u8 {
         println!("Apply complete: {} action(s) done.", outcome.done);
         return EXIT_OK;
     }
-    // The project network belongs to no app.
-    let apps: std::collections::BTreeSet<&str> =
-        outcome.failed.iter().map(|f| if f.app.is_empty() { "(the project)" } else { f.app.as_str() }).collect();
     println!("Apply finished with errors: {} action(s) done, {} failed.", outcome.done, outcome.failed.len());
-    eprintln!("error: apply failed for app(s): {}", apps.into_iter().collect::<Vec<_>>().join(", "));
+    report_failures(outcome);
+    EXIT_ERROR
+}
+
+/// The failures of an apply, on stderr.
+pub(super) fn report_failures(outcome: &crate::apply::Outcome) {
+    eprintln!("error: apply failed for app(s): {}", super::output::failed_apps(outcome));
     for f in &outcome.failed {
         eprintln!("  {} ({}): {}", f.target, f.app, f.error);
         if !f.detail.is_empty() {
@@ -153,7 +184,6 @@ pub(super) fn report(outcome: &crate::apply::Outcome) -> u8 {
             }
         }
     }
-    EXIT_ERROR
 }
 
 /// Ask on a terminal; refuse without one.

@@ -4,6 +4,7 @@
 
 mod apply;
 pub mod logging;
+mod output;
 mod plan;
 mod registry;
 mod report;
@@ -16,6 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Exit codes (SPEC §2).
 pub const EXIT_OK: u8 = 0;
@@ -34,6 +36,7 @@ berth plan ./repo            show what would change (exit 0; 2 with --detailed-e
 berth apply ./repo           show the plan, ask, then apply it\n  \
 berth drift ./repo           exit 2 when the engine no longer matches the repository",
     after_help = "Exit codes: 0 success / no changes, 1 error (usage errors included), 2 changes present or drift found.\n\
+A wedged engine or registry is an error once its timeout passes (see Timeouts; durations like 30s, 2m).\n\
 Color only on a terminal, never with NO_COLOR set. Logs: RUST_LOG=debug."
 )]
 pub struct Cli {
@@ -41,6 +44,21 @@ pub struct Cli {
     /// BERTH_AGE_IDENTITY, ~/.config/berth/identity.txt).
     #[arg(long, global = true, value_name = "FILE")]
     identity: Option<PathBuf>,
+    /// How long to wait for the Docker engine: to connect, for each answer,
+    /// and between two progress messages of a pull or push (a stop also
+    /// waits out the container's grace period).
+    #[arg(long, global = true, value_name = "D", env = "BERTH_ENGINE_TIMEOUT", default_value = "30s",
+          value_parser = crate::observe::timeouts::parse, help_heading = "Timeouts")]
+    engine_timeout: Duration,
+    /// How long to wait for a registry: to connect, and for each read of an answer.
+    #[arg(long, global = true, value_name = "D", env = "BERTH_REGISTRY_TIMEOUT", default_value = "30s",
+          value_parser = crate::observe::timeouts::parse, help_heading = "Timeouts")]
+    registry_timeout: Duration,
+    /// How long a build may print nothing (a step that works silently)
+    /// before berth gives up on it.
+    #[arg(long, global = true, value_name = "D", env = "BERTH_BUILD_IDLE_TIMEOUT", default_value = "10m",
+          value_parser = crate::observe::timeouts::parse, help_heading = "Timeouts")]
+    build_idle_timeout: Duration,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,7 +66,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Parse and check every file; print every error; exit 1 on any.
-    Validate(RepoArg),
+    Validate(validate::ValidateArgs),
     /// Print what apply would do; change nothing.
     Plan(plan::PlanArgs),
     /// Print the plan, then apply it (asks first on a terminal).
@@ -63,19 +81,12 @@ enum Command {
     Secrets(secrets::SecretsArgs),
     /// Store (login) or delete (logout) a registry login as an encrypted credential file.
     Registry(registry::RegistryArgs),
-    /// Write the JSON Schemas of app files, berth.yaml and plan JSON.
+    /// Write the JSON Schemas of app files, berth.yaml, and every JSON document berth prints.
     Schema {
         /// Folder to write into.
         #[arg(long, default_value = "schema")]
         out: PathBuf,
     },
-}
-
-#[derive(Debug, clap::Args)]
-pub struct RepoArg {
-    /// Repository folder.
-    #[arg(default_value = ".")]
-    pub repo: PathBuf,
 }
 
 /// `[REPO] APP` of `report` and `rollback`: two arguments are REPO and APP;
@@ -113,7 +124,8 @@ is REPO; anything else is APP, in the repository in the current folder."
 }
 use repo_app_help;
 
-/// How a plan is printed.
+/// How a command prints its result: in words, or as one JSON document on
+/// stdout (also when it fails; see `output`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
@@ -130,11 +142,16 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.exit_code() == 0 { EXIT_OK } else { EXIT_ERROR });
         }
     };
+    crate::observe::timeouts::set(crate::observe::timeouts::Timeouts {
+        engine: cli.engine_timeout,
+        registry: cli.registry_timeout,
+        build_idle: cli.build_idle_timeout,
+    });
     let load = crate::pipeline::LoadOptions { identity: cli.identity.clone() };
     // Commands that never touch the engine or a registry start no runtime
     // (and its worker threads).
     let code = match cli.command {
-        Command::Validate(a) => validate::run(&a.repo, &load),
+        Command::Validate(a) => validate::run(&a, &load),
         Command::Schema { out } => schema(&out),
         command => run_async(command, &load),
     };

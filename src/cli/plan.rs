@@ -1,4 +1,5 @@
 //! `berth plan` and `berth drift`: the same plan, different exit codes.
+//! With `--output json`, the plan, or the error document when there is none.
 
 use super::{connect, OutputFormat, EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
 use crate::pipeline::{LoadOptions, PlanOptions};
@@ -47,20 +48,40 @@ pub struct DriftArgs {
 }
 
 pub async fn run_plan(a: PlanArgs, load: &LoadOptions) -> anyhow::Result<u8> {
+    let format = a.output;
+    super::output::or_error_document(format, plan(a, load).await)
+}
+
+pub async fn run_drift(a: DriftArgs, load: &LoadOptions) -> anyhow::Result<u8> {
+    let format = a.output;
+    super::output::or_error_document(format, drift(a, load).await)
+}
+
+async fn plan(a: PlanArgs, load: &LoadOptions) -> anyhow::Result<u8> {
     let opts = PlanOptions { allow_empty: a.allow_empty, refresh_remote: a.refresh_remote, allow_dirty: a.allow_dirty };
     let plan = compute(&a.repo, load, opts, &a.lock).await?;
-    print(&plan, a.output)?;
-    if let Some(out) = &a.out {
+    let save = |out: &std::path::Path| -> anyhow::Result<()> {
         let json = serde_json::to_vec_pretty(&plan)?;
-        std::fs::write(out, json).map_err(|e| anyhow::anyhow!("failed to write plan file {}: {e}", out.display()))?;
-        if a.output == OutputFormat::Text {
-            println!("Saved the plan to {}; apply it exactly with `berth apply {}`.", out.display(), out.display());
+        std::fs::write(out, json).map_err(|e| anyhow::anyhow!("failed to write plan file {}: {e}", out.display()))
+    };
+    match (a.output, &a.out) {
+        // Saved first: a failure to save is then the one document on stdout.
+        (OutputFormat::Json, out) => {
+            out.as_deref().map(save).transpose()?;
+            print(&plan, a.output)?;
+        }
+        (OutputFormat::Text, out) => {
+            print(&plan, a.output)?;
+            if let Some(out) = out {
+                save(out)?;
+                println!("Saved the plan to {}; apply it exactly with `berth apply {}`.", out.display(), out.display());
+            }
         }
     }
     Ok(exit_code(&plan, a.detailed_exitcode))
 }
 
-pub async fn run_drift(a: DriftArgs, load: &LoadOptions) -> anyhow::Result<u8> {
+async fn drift(a: DriftArgs, load: &LoadOptions) -> anyhow::Result<u8> {
     let plan = compute(&a.repo, load, PlanOptions::default(), &a.lock).await?;
     print(&plan, a.output)?;
     Ok(exit_code(&plan, true))

@@ -101,7 +101,7 @@ async fn locked(
         let registry = crate::pipeline::registry_client(&loaded.repo);
         let targets = crate::pipeline::targets(engine, registry, &loaded.repo.root);
         let opts = ApplyOptions { parallelism: a.parallelism as usize };
-        let outcome = super::apply::carry_out(&targets, &plan, &secrets, &opts).await;
+        let outcome = super::apply::carry_out(&targets, &plan, &secrets, &opts, None).await;
         code = super::apply::report(&outcome);
     }
     if code == EXIT_OK {

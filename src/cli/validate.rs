@@ -1,16 +1,56 @@
-//! `berth validate`: load and resolve everything, print every error.
+//! `berth validate`: load and resolve everything, print every error (with
+//! `--output json`, one document either way).
 
-use super::EXIT_OK;
-use std::path::Path;
+use super::output::{error_info, print};
+use super::{OutputFormat, EXIT_OK};
+use crate::render::json::ValidateDocument;
+use std::path::PathBuf;
 
-pub fn run(repo: &Path, load: &crate::pipeline::LoadOptions) -> anyhow::Result<u8> {
-    let loaded = crate::pipeline::load(repo, load)?;
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// Repository folder.
+    #[arg(default_value = ".")]
+    repo: PathBuf,
+    /// Output format: json prints `{"valid": …}` on stdout, the errors with file, line, column and hint.
+    #[arg(long, value_enum, default_value = "text")]
+    output: OutputFormat,
+}
+
+pub fn run(a: &ValidateArgs, load: &crate::pipeline::LoadOptions) -> anyhow::Result<u8> {
+    let loaded = match crate::pipeline::load(&a.repo, load) {
+        Ok(l) => l,
+        Err(e) => {
+            let e = anyhow::Error::from(e);
+            if a.output == OutputFormat::Json {
+                let doc = ValidateDocument {
+                    valid: false,
+                    project: None,
+                    apps: None,
+                    containers: None,
+                    credentials: None,
+                    error: Some(error_info(&e)),
+                };
+                print(&doc)?;
+            }
+            return Err(e);
+        }
+    };
     let n = loaded.desired.apps.len();
     let containers: usize = loaded.desired.apps.iter().map(|a| a.containers.len()).sum();
     let creds = loaded.credentials.items.len();
-    println!(
-        "Valid: project {}, {n} app(s), {containers} container(s), {creds} credential(s).",
-        loaded.desired.project
-    );
+    match a.output {
+        OutputFormat::Json => print(&ValidateDocument {
+            valid: true,
+            project: Some(loaded.desired.project.clone()),
+            apps: Some(n),
+            containers: Some(containers),
+            credentials: Some(creds),
+            error: None,
+        })?,
+        OutputFormat::Text => println!(
+            "Valid: project {}, {n} app(s), {containers} container(s), {creds} credential(s).",
+            loaded.desired.project
+        ),
+    }
     Ok(EXIT_OK)
 }

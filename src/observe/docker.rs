@@ -5,7 +5,9 @@
 //! make an `Observed`, and the few mutations `apply` needs. It decides
 //! nothing about what should run. Read calls (and pulls) are retried with
 //! backoff when the engine fails transiently; a mutation is retried only when
-//! the engine could not be reached at all, so it never runs twice.
+//! the engine could not be reached at all, so it never runs twice. Every
+//! call is bounded by the engine timeout (`observe::timeouts`; a stop by
+//! the grace period too), streams by their progress (`calls`).
 //!
 //! Secret env values arrive in `create` and go only into the request body;
 //! they are remembered in memory to blank them out of container logs quoted
@@ -19,6 +21,7 @@ mod live;
 mod lock;
 mod ready;
 
+use super::timeouts;
 use super::{
     labels, BuildLog, BuildRequest, Engine, EngineError, Observed, ObservedContainer, ObservedNetwork, PullAuth,
     ResourceUpdate, SecretEnv,
@@ -35,7 +38,11 @@ use bollard::query_parameters::{
     RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::Docker;
-use calls::{backoff, call, describe, drain, is_transient, is_transient_registry_message, read, status, unreached};
+pub use calls::engine_host;
+use calls::{
+    backoff, call, describe, drain, is_transient, is_transient_registry_message, lost, read, status, unreached,
+    unreached_within, Lost,
+};
 use futures_util::StreamExt;
 pub use live::normalize;
 use live::{image_map, observed_container};
@@ -49,8 +56,11 @@ pub use files::EMPTY_IMAGE;
 
 /// Containers inspected at once while observing.
 const INSPECTS: usize = 16;
-/// How long past a stop's grace period the engine may take to answer.
-const STOP_SLACK: Duration = Duration::from_secs(60);
+/// How much longer than a call's own limit the engine client waits.
+const BACKSTOP: Duration = Duration::from_secs(1);
+/// A stop's grace period when none is given (the container's own stop
+/// timeout, which berth does not know): Docker's longest usual one.
+const UNKNOWN_GRACE: Duration = Duration::from_secs(600);
 /// How often `wait_ready` inspects the container.
 const POLL: Duration = Duration::from_millis(250);
 /// How long a container without healthcheck must stay up to count as ready
@@ -78,22 +88,26 @@ impl std::fmt::Debug for DockerEngine {
 
 impl DockerEngine {
     /// Connects to `DOCKER_HOST` (else the local socket) and negotiates the
-    /// API version.
+    /// API version, waiting at most the engine timeout for each try.
     pub async fn connect() -> Result<Self, EngineError> {
-        let (host, advice) = match std::env::var("DOCKER_HOST") {
-            Ok(h) => (h, "does an engine listen there?"),
-            Err(_) => {
-                ("unix:///var/run/docker.sock".into(), "is dockerd running? Set DOCKER_HOST to use another engine")
-            }
+        let host = engine_host();
+        let advice = match std::env::var_os("DOCKER_HOST") {
+            Some(_) => "does an engine listen there?",
+            None => "is dockerd running? Set DOCKER_HOST to use another engine",
         };
-        let hint = |e: &BollardError| format!("{host}: {}; {advice}", describe(e));
-        let docker = Docker::connect_with_defaults().map_err(|e| EngineError::Connect(hint(&e)))?;
-        let docker = (|| docker.clone().negotiate_version())
-            .retry(backoff())
-            .when(is_transient)
-            .notify(|e, d| tracing::debug!("engine not answering ({}); retrying in {d:?}", describe(e)))
-            .await
-            .map_err(|e| EngineError::Connect(hint(&e)))?;
+        let failed = |e: &BollardError| {
+            let why = match lost(e) {
+                Some(Lost::Gone(cause)) => format!("{host}: {cause}"),
+                Some(Lost::Silent(what)) => format!("the engine at {host} does not answer ({what})"),
+                None => format!("{host}: {}", describe(e)),
+            };
+            EngineError::Connect(format!("{why}; {advice}"))
+        };
+        let limit = timeouts::current().engine;
+        // The client's own limit is a backstop: each call is bounded (and
+        // says by how much) in `calls`.
+        let docker = Docker::connect_with_defaults().map_err(|e| failed(&e))?.with_timeout(limit + BACKSTOP);
+        let docker = read(|| docker.clone().negotiate_version()).await.map_err(|e| failed(&e))?;
         tracing::debug!(api_version = %docker.client_version(), "connected to the Docker engine");
         Ok(Self::from_client(docker))
     }
@@ -109,15 +123,18 @@ impl DockerEngine {
     }
 
     /// The last log lines of a container, secrets blanked out. Best effort:
-    /// an error reading the log yields no lines.
+    /// an error reading the log (or an engine that stops answering) ends
+    /// the lines there.
     pub async fn log_tail(&self, id: &str, lines: usize) -> Vec<String> {
         let opts = LogsOptionsBuilder::new().stdout(true).stderr(true).tail(&lines.to_string()).build();
         let mut stream = self.docker.logs(id, Some(opts));
         let mut text = String::new();
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(out) => text.push_str(&String::from_utf8_lossy(&out.into_bytes())),
-                Err(e) => {
+        let progress = calls::Progress::new(timeouts::current().engine);
+        loop {
+            match calls::next_or_idle(&mut stream, &progress).await {
+                Ok(Some(Ok(out))) => text.push_str(&String::from_utf8_lossy(&out.into_bytes())),
+                Ok(None) => break,
+                Ok(Some(Err(e))) | Err(e) => {
                     tracing::debug!("failed to read the log of {id}: {}", describe(&e));
                     break;
                 }
@@ -310,9 +327,11 @@ impl Engine for DockerEngine {
             opts = opts.t(i32::try_from(g.as_secs()).unwrap_or(i32::MAX));
         }
         let opts = opts.build();
-        // The engine answers once the process is gone: allow the whole grace period.
-        let docker = self.docker.clone().with_timeout(grace.unwrap_or(Duration::from_secs(600)) + STOP_SLACK);
-        match unreached(|| docker.stop_container(id, Some(opts.clone()))).await {
+        // The engine answers once the process is gone: allow the whole grace
+        // period, plus the usual time for an answer.
+        let limit = grace.unwrap_or(UNKNOWN_GRACE) + timeouts::current().engine;
+        let docker = self.docker.clone().with_timeout(limit + BACKSTOP);
+        match unreached_within(limit, || docker.stop_container(id, Some(opts.clone()))).await {
             Ok(()) => Ok(()),
             Err(e) if status(&e) == Some(404) => Ok(()),
             Err(e) => Err(call(format!("stop container {id}"))(e)),

@@ -13,6 +13,7 @@ pub mod registry;
 pub mod releases;
 
 pub use releases::Pin;
+pub mod timeouts;
 
 use crate::desired::{ContainerConfig, DesiredContainer, NetworkAttachment};
 use serde::{Deserialize, Serialize};

@@ -613,7 +613,8 @@ impl RegistryClient {
 }
 
 /// Retries while the registry cannot say (unreachable, 5xx, 429): three
-/// tries within about two seconds.
+/// tries within about two seconds, and none once the registry timeout has
+/// passed (a registry that let a request time out is not asked again).
 async fn retried<T, F, Fut>(f: F) -> Result<T, RegistryError>
 where
     F: FnMut() -> Fut,
@@ -624,7 +625,11 @@ where
         .with_max_delay(Duration::from_secs(1))
         .with_max_times(2)
         .with_jitter();
-    f.retry(backoff).when(RegistryError::is_unknown_state).notify(|e, d| tracing::warn!("{e}; retrying in {d:?}")).await
+    let (limit, started) = (super::timeouts::current().registry, std::time::Instant::now());
+    f.retry(backoff)
+        .when(|e| e.is_unknown_state() && started.elapsed() < limit)
+        .notify(|e, d| tracing::warn!("{e}; retrying in {d:?}"))
+        .await
 }
 
 fn is_digest(s: &str) -> bool {

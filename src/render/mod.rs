@@ -1,8 +1,10 @@
 //! Render: plans as text (for people) or JSON (for machines), to any writer.
 //!
 //! Renderers decide nothing; they print a `Plan` as it is. Text output is
-//! snapshot-tested, so a change in wording is a reviewed diff.
+//! snapshot-tested, so a change in wording is a reviewed diff. `json` holds
+//! the other documents of `--output json` (validate, apply, errors).
 
+pub mod json;
 mod text;
 
 pub use text::{plan_text, Style};

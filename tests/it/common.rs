@@ -160,6 +160,11 @@ pub fn remove_project(project: &str) {
     }
     // An apply lock left by a test that failed while holding it.
     docker(&["rm", "-f", &format!("berth-lock-{project}")]);
+    // Release tags on the engine.
+    let reference = format!("reference=berth.local/{project}/*");
+    for tag in lines(&docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", &reference])) {
+        docker(&["rmi", &tag]);
+    }
 }
 
 /// A network made by a test (e.g. a reverse proxy's), removed when dropped.
@@ -605,6 +610,16 @@ impl LocalRegistry {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The tags of `repo` (an open registry), from its API.
+    pub fn open_tags(&self, repo: &str) -> Vec<String> {
+        let out = Command::new("curl")
+            .args(["-fsS", &format!("http://{}/v2/{repo}/tags/list", self.host())])
+            .output()
+            .expect("curl runs");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["tags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(String::from)).collect()
     }
 
     /// The registry's own log, for assertion messages.

@@ -7,10 +7,14 @@
 //! `X-Registry-Auth`. Both are held in memory for the call: nothing reads or
 //! writes ~/.docker, and no login is ever logged. A build cannot be retried
 //! (its context stream is consumed); a push is retried like a pull, since
-//! pushing the same image twice is harmless.
+//! pushing the same image twice is harmless. None has a total time limit:
+//! each waits for progress (`calls::next_or_idle`), a build for its output
+//! up to the build idle timeout once its context is sent.
 
+use super::calls::{next_or_idle, Progress};
 use super::DockerEngine;
 use super::{backoff, call, describe, is_transient, is_transient_registry_message, read, status, unreached};
+use crate::observe::timeouts;
 use crate::observe::{BuildLog, BuildRequest, EngineError, PullAuth};
 use crate::spec::values::{image_registry, normalize_server};
 use backon::Retryable;
@@ -20,9 +24,15 @@ use bollard::models::{BuildInfo, PushImageInfo};
 use bollard::query_parameters::{BuildImageOptionsBuilder, PushImageOptionsBuilder, TagImageOptionsBuilder};
 use futures_util::{Stream, StreamExt};
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Build output lines kept for a failed build's error.
 const LOG_TAIL: usize = 50;
+/// The engine client's own limit for a build request, which covers sending
+/// the whole context: none to speak of (progress is watched instead).
+const NO_LIMIT: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The key Docker Hub logins go under in the engine's auth maps.
 const HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
 
@@ -57,9 +67,18 @@ pub(super) async fn build(
     let passwords: Vec<&str> = req.auth.iter().map(|a| a.password.as_str()).filter(|p| !p.is_empty()).collect();
     tracing::debug!(image = %name, logins = req.auth.len(), "building");
 
-    let stream = e.docker.build_image(opts.build(), credentials, Some(bollard::body_try_stream(context)));
+    // No limit on the whole request (a big context takes its time to
+    // send): the engine must take the context without pausing longer than
+    // the engine timeout, then print something at least every build idle
+    // timeout.
+    let limits = timeouts::current();
+    let progress = Progress::new(limits.engine);
+    let sent = Arc::new(AtomicBool::new(false));
+    let context = watched(context, &progress, limits.build_idle, &sent);
+    let docker = e.docker.clone().with_timeout(NO_LIMIT);
+    let stream = docker.build_image(opts.build(), credentials, Some(bollard::body_try_stream(context)));
     let mut out = BuildOutput::new(log, &passwords);
-    let (id, failure) = follow_build(stream, &mut out).await;
+    let (id, failure) = follow_build(stream, &mut out, &progress, &sent).await;
     out.flush();
 
     if let Some(message) = failure {
@@ -90,15 +109,50 @@ pub(super) async fn build(
     Ok(id)
 }
 
+/// The context stream as the engine takes it: every piece is progress,
+/// and once the last is sent the build may be silent for `then`.
+fn watched(
+    context: crate::source::ContextStream,
+    progress: &Progress,
+    then: Duration,
+    sent: &Arc<AtomicBool>,
+) -> impl Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+    let (moved, done, sent) = (progress.clone(), progress.clone(), sent.clone());
+    let end = futures_util::stream::once(async move {
+        done.set_window(then);
+        sent.store(true, Ordering::SeqCst);
+    });
+    context
+        .inspect(move |_| moved.touch())
+        .chain(end.filter_map(|()| futures_util::future::ready(None::<Result<bytes::Bytes, std::io::Error>>)))
+}
+
 /// Reads a build's progress stream to its end: the image id (from the
-/// `aux` item), or the first failure.
+/// `aux` item), or the first failure. `sent`: the context is all sent.
 async fn follow_build(
     stream: impl Stream<Item = Result<BuildInfo, BollardError>>,
     out: &mut BuildOutput<'_>,
+    progress: &Progress,
+    sent: &AtomicBool,
 ) -> (Option<String>, Option<String>) {
     futures_util::pin_mut!(stream);
     let mut id = None;
-    while let Some(item) = stream.next().await {
+    loop {
+        let item = match next_or_idle(&mut stream, progress).await {
+            Ok(Some(item)) => item,
+            Ok(None) => break,
+            // Silent after the whole context went: maybe a step that works
+            // without printing, maybe a wedged engine.
+            Err(_) if sent.load(Ordering::SeqCst) => {
+                let quiet = timeouts::show(timeouts::current().build_idle);
+                let message = format!(
+                    "the build printed nothing for {quiet}; set --build-idle-timeout or BERTH_BUILD_IDLE_TIMEOUT \
+                     to wait longer"
+                );
+                return (id, Some(message));
+            }
+            Err(err) => return (id, Some(describe(&err))),
+        };
         match item {
             Ok(info) => {
                 if let Some(text) = &info.stream {
@@ -383,7 +437,8 @@ async fn pushed_digest(
 ) -> Result<Option<String>, BollardError> {
     futures_util::pin_mut!(stream);
     let mut digest = None;
-    while let Some(item) = stream.next().await {
+    let progress = Progress::new(timeouts::current().engine);
+    while let Some(item) = next_or_idle(&mut stream, &progress).await? {
         if let Some(d) = item?.status.as_deref().and_then(digest_in_status) {
             digest = Some(d);
         }

@@ -19,15 +19,11 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
 
 /// Where the engine (and berth) look for per-registry CAs.
 pub const DOCKER_CERTS_D: &str = "/etc/docker/certs.d";
 /// A PEM file with more CAs to trust, for every registry.
 pub const CA_ENV: &str = "BERTH_REGISTRY_CA";
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// `host[:port]` is on loopback: `localhost`, `127.0.0.0/8`, `[::1]`.
 pub fn is_loopback(host: &str) -> bool {
@@ -166,16 +162,18 @@ impl Clients {
 }
 
 /// An HTTP client for one host: system roots plus the general and the
-/// host's CAs; no proxy for loopback.
+/// host's CAs; no proxy for loopback. It waits at most the registry timeout
+/// to connect and for each read of an answer (`observe::timeouts`).
 pub fn client(
     host: &str,
     trust: &Trust,
     host_cas: Vec<reqwest::Certificate>,
 ) -> Result<reqwest::Client, RegistryError> {
+    let wait = crate::observe::timeouts::current().registry;
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(wait)
+        .read_timeout(wait)
         .tls_certs_merge(trust.general.iter().cloned().chain(host_cas));
     if is_loopback(host) {
         builder = builder.no_proxy();

@@ -146,8 +146,14 @@ pub(super) fn describe(e: &reqwest::Error) -> String {
         cause = c.source();
     }
     let mut message = if parts.is_empty() { e.to_string() } else { parts.join(": ") };
-    if e.is_timeout() && !message.contains("timed out") {
-        message = format!("timed out: {message}");
+    if e.is_timeout() {
+        if !message.contains("timed out") {
+            message = format!("timed out: {message}");
+        }
+        let wait = crate::observe::timeouts::show(crate::observe::timeouts::current().registry);
+        message.push_str(&format!(
+            " (no answer within {wait}; set --registry-timeout or BERTH_REGISTRY_TIMEOUT to wait longer)"
+        ));
     }
     message
 }
