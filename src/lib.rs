@@ -28,3 +28,4 @@ pub mod secrets;
 pub mod source;
 pub mod spec;
 pub mod state;
+pub mod watch;

@@ -1,0 +1,11 @@
+//! `berth watch`: the reconciler loop. Triggers (a file change, a commit, a
+//! webhook, a poll, the drift interval, an engine event) wake one loop per
+//! project; every wake-up runs the same full pass of the one reconcile step
+//! (`crate::reconcile`), one pass at a time.
+
+pub mod metrics;
+pub mod status;
+pub mod trigger;
+
+pub use status::{Shared, StatusDoc};
+pub use trigger::{Reasons, Trigger, Triggers};
