@@ -91,6 +91,10 @@ pub struct Failure {
     pub error: String,
     /// More lines to show after the error (the tail of a build log).
     pub detail: Vec<String>,
+    /// Whether trying again later may succeed (the engine or a registry
+    /// did not answer), as opposed to a failure of what was asked (a
+    /// build that fails, a container that never gets healthy).
+    pub transient: bool,
 }
 
 /// What an apply did.
@@ -231,6 +235,7 @@ pub async fn apply(
                 target: format!("release {}", r.number),
                 error: format!("failed to record release {} on the engine: {e}", r.number),
                 detail: Vec::new(),
+                transient: e.is_transient(),
             });
         }
     }
@@ -298,6 +303,7 @@ async fn run_groups(
     failed_apps: &mut BTreeSet<String>,
 ) {
     let mut tasks = tokio::task::JoinSet::new();
+    let mut apps_of_tasks = BTreeMap::new();
     for (app, actions) in groups {
         if failed_apps.contains(&app) {
             for a in &actions {
@@ -312,7 +318,8 @@ async fn run_groups(
         let (ctx, progress) = (ctx.clone(), progress.clone());
         let secrets: BTreeMap<String, SecretEnv> =
             actions.iter().filter_map(|a| secrets.get(&a.target).map(|s| (a.target.clone(), s.clone()))).collect();
-        tasks.spawn(async move {
+        let first = actions.first().map(|a| a.target.clone()).unwrap_or_default();
+        let handle = tasks.spawn(async move {
             let mut results = Vec::new();
             for a in actions {
                 let empty = SecretEnv::new();
@@ -326,10 +333,28 @@ async fn run_groups(
             }
             results
         });
+        apps_of_tasks.insert(handle.id(), (app, first));
     }
-    while let Some(res) = tasks.join_next().await {
-        for (a, r) in res.expect("apply task panicked") {
-            record(outcome, &a, r, failed_apps);
+    while let Some(res) = tasks.join_next_with_id().await {
+        match res {
+            Ok((_, results)) => {
+                for (a, r) in results {
+                    record(outcome, &a, r, failed_apps);
+                }
+            }
+            // A bug in one app's task fails that app, not the apply (nor a watch that runs for months).
+            Err(e) => {
+                let (app, target) = apps_of_tasks.remove(&e.id()).unwrap_or_default();
+                tracing::error!("the apply task of app {app} failed: {e}");
+                failed_apps.insert(app.clone());
+                outcome.failed.push(Failure {
+                    app,
+                    target,
+                    error: format!("berth's apply task failed ({e}); this is a bug, please report it"),
+                    detail: Vec::new(),
+                    transient: false,
+                });
+            }
         }
     }
 }
@@ -358,7 +383,14 @@ fn record(outcome: &mut Outcome, a: &Action, r: Result<(), EngineError>, failed_
                 EngineError::Build { log, .. } => log.clone(),
                 _ => Vec::new(),
             };
-            outcome.failed.push(Failure { app: a.app.clone(), target: a.target.clone(), error: e.to_string(), detail });
+            let transient = e.is_transient();
+            outcome.failed.push(Failure {
+                app: a.app.clone(),
+                target: a.target.clone(),
+                error: e.to_string(),
+                detail,
+                transient,
+            });
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod diag;
 pub mod observe;
 pub mod pipeline;
 pub mod plan;
+pub mod reconcile;
 pub mod render;
 pub mod report;
 pub mod resolve;

@@ -6,8 +6,9 @@ use super::output::{ApplyOutput, Recorder};
 use super::{connect, LockArgs, OutputFormat, EXIT_ERROR, EXIT_OK};
 use crate::apply::{ApplyOptions, Event};
 use crate::observe::Engine;
-use crate::pipeline::{Loaded, SavedPlan};
+use crate::pipeline::SavedPlan;
 use crate::plan::Plan;
+use crate::reconcile::{Decision, Done, Driver, Scope, Start, Step, StepError};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,14 +41,6 @@ pub struct ApplyArgs {
     output: OutputFormat,
 }
 
-/// What an apply starts from.
-enum Start {
-    /// A repository, planned now.
-    Repo(Box<Loaded>),
-    /// A saved plan, and the checkout it is applied from.
-    Saved(Box<SavedPlan>),
-}
-
 pub async fn run(a: ApplyArgs, load: &crate::pipeline::LoadOptions) -> anyhow::Result<u8> {
     let out = ApplyOutput::new(a.output);
     let r = apply(a, load, &out).await;
@@ -69,80 +62,76 @@ async fn apply(a: ApplyArgs, load: &crate::pipeline::LoadOptions, out: &ApplyOut
         Start::Repo(Box::new(crate::pipeline::load(&a.target, load)?))
     };
     let engine: Arc<dyn Engine> = Arc::new(connect().await?);
-    let project = match &start {
-        Start::Repo(l) => l.desired.project.clone(),
-        Start::Saved(s) => s.plan.project.clone(),
+    let step = Step {
+        engine,
+        load: load.clone(),
+        plan: crate::pipeline::PlanOptions {
+            allow_empty: a.allow_empty,
+            refresh_remote: false,
+            allow_dirty: a.allow_dirty,
+        },
+        apply: ApplyOptions { parallelism: a.parallelism as usize },
+        lock_timeout: a.lock.lock_timeout,
+        pin: None,
+        scope: Scope::All,
     };
-    // One applier per project on this engine, whichever machine it runs on;
-    // the plan is made (or checked) under the lock, so what it saw stays true.
-    let lock = a.lock.acquire(engine.clone(), &project).await?;
-    let result = locked(&a, &start, engine, load, out).await;
-    lock.release().await;
-    result
+    let driver = Cli { out, auto_approve: a.auto_approve };
+    match step.run(&start, &driver).await? {
+        Done::Planned(plan) if plan.is_empty() => Ok(EXIT_OK),
+        Done::Planned(_) => {
+            println!("Apply cancelled; nothing was changed.");
+            Ok(EXIT_ERROR)
+        }
+        Done::Applied { outcome, .. } => Ok(out.outcome(&outcome)),
+    }
 }
 
-async fn locked(
-    a: &ApplyArgs,
-    start: &Start,
-    engine: Arc<dyn Engine>,
-    load: &crate::pipeline::LoadOptions,
-    out: &ApplyOutput,
-) -> anyhow::Result<u8> {
-    let plan = match start {
-        Start::Repo(l) => {
-            let opts = crate::pipeline::PlanOptions {
-                allow_empty: a.allow_empty,
-                refresh_remote: false,
-                allow_dirty: a.allow_dirty,
-            };
-            crate::pipeline::plan(engine.as_ref(), l, opts).await?
-        }
-        Start::Saved(s) => {
-            s.check(engine.as_ref(), load).await?;
-            s.plan.clone()
-        }
-    };
-    out.plan(&plan)?;
-    if plan.is_incomplete() {
-        anyhow::bail!("the plan is incomplete; nothing was applied");
-    }
-    if plan.is_empty() {
-        return Ok(EXIT_OK);
-    }
-    let saved = matches!(start, Start::Saved(_));
-    if out.is_json() && !a.auto_approve && !saved {
-        anyhow::bail!("refusing to apply without confirmation: --output json asks nothing; pass --auto-approve");
-    }
-    if !a.auto_approve && !saved && !confirm()? {
-        println!("Apply cancelled; nothing was changed.");
-        return Ok(EXIT_ERROR);
-    }
-
-    // Secret values come from memory, checked against the plan's fingerprints.
-    let (secrets, registry, root) = match start {
-        Start::Repo(l) => (l.apply_secrets(&plan)?, crate::pipeline::registry_client(&l.repo), &l.repo.root),
-        Start::Saved(s) => (s.secrets(load)?, s.registry(), &s.root),
-    };
-    let targets = crate::pipeline::targets(engine, registry, root);
-    let opts = ApplyOptions { parallelism: a.parallelism as usize };
-    let outcome = carry_out(&targets, &plan, &secrets, &opts, out.recorder()).await;
-    Ok(out.outcome(&outcome))
+/// The command line as a step's driver: prints; asks on a terminal.
+struct Cli<'a> {
+    out: &'a ApplyOutput,
+    auto_approve: bool,
 }
 
-/// Apply `plan`, showing progress (build output too, on a terminal). With
-/// a `record` (JSON output), each action's end is recorded and every
+impl Driver for Cli<'_> {
+    fn show(&self, plan: &Plan, again: bool) -> Result<(), StepError> {
+        if again {
+            eprintln!("The plan changed while waiting for the apply lock; this is the plan applied now:");
+        }
+        self.out.plan(plan).map_err(|e| StepError::Driver(e.to_string()))
+    }
+
+    fn decide(&self, _plan: &Plan) -> Result<Decision, StepError> {
+        if self.auto_approve {
+            return Ok(Decision::Apply);
+        }
+        if self.out.is_json() {
+            return Err(StepError::Driver(
+                "refusing to apply without confirmation: --output json asks nothing; pass --auto-approve".into(),
+            ));
+        }
+        match confirm().map_err(|e| StepError::Driver(e.to_string()))? {
+            true => Ok(Decision::ApplyConfirmed),
+            false => Ok(Decision::Stop),
+        }
+    }
+
+    fn waiting(&self, info: &crate::observe::LockInfo) {
+        super::waiting(info);
+    }
+
+    fn progress(&self) -> crate::apply::Progress {
+        progress(self.out.recorder())
+    }
+}
+
+/// Apply progress, shown as it happens (build output too, on a terminal).
+/// With a `record` (JSON output), each action's end is recorded and every
 /// progress line goes to stderr, leaving stdout to the document.
-pub(super) async fn carry_out(
-    targets: &crate::apply::Targets,
-    plan: &Plan,
-    secrets: &crate::apply::ApplySecrets,
-    opts: &ApplyOptions,
-    record: Option<Recorder>,
-) -> crate::apply::Outcome {
+pub(super) fn progress(record: Option<Recorder>) -> crate::apply::Progress {
     let show_output = std::io::stderr().is_terminal();
     let to_stdout = record.is_none();
     let say = move |line: String| if to_stdout { println!("{line}") } else { eprintln!("{line}") };
-    let progress: crate::apply::Progress = Arc::new(move |e: Event| {
+    Arc::new(move |e: Event| {
         if let Some(r) = &record {
             r.event(&e);
         }
@@ -156,8 +145,7 @@ pub(super) async fn carry_out(
             Event::Failed { kind, target, error } => say(format!("✗ {} {target} failed: {error}", kind.verb())),
             Event::Skipped { kind, target, why } => say(format!("- skipped {} {target}: {why}", kind.verb())),
         }
-    });
-    crate::apply::apply(targets, plan, secrets, opts, progress).await
+    })
 }
 
 /// Print how an apply went; the exit code.

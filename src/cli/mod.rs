@@ -214,19 +214,10 @@ async fn connect() -> anyhow::Result<crate::observe::docker::DockerEngine> {
 pub struct LockArgs {
     /// How long to wait while another apply of the project (from any machine) holds the engine's lock.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
-    lock_timeout: std::time::Duration,
+    pub(crate) lock_timeout: std::time::Duration,
 }
 
 impl LockArgs {
-    /// Take the project's apply lock, saying who holds it while waiting.
-    async fn acquire(
-        &self,
-        engine: std::sync::Arc<dyn crate::observe::Engine>,
-        project: &str,
-    ) -> Result<crate::apply::lock::ProjectLock, crate::apply::lock::LockError> {
-        crate::apply::lock::ProjectLock::acquire(engine, project, self.lock_timeout, waiting).await
-    }
-
     /// Wait until no apply of the project is in progress (plan, drift).
     async fn wait_idle(
         &self,

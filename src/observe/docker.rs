@@ -72,8 +72,10 @@ const LOG_LINES: usize = 20;
 /// A Docker engine, reached over its API.
 pub struct DockerEngine {
     docker: Docker,
-    /// Secret values handed to containers by this process, to redact logs.
-    secrets: Mutex<Vec<String>>,
+    /// Secret values handed to containers by this process, by container
+    /// id, to redact logs; forgotten when the container is removed, so a
+    /// process that lives for months holds only its live containers'.
+    secrets: Mutex<std::collections::BTreeMap<String, Vec<String>>>,
     /// The engine's platform (`os/arch`), asked once.
     platform: std::sync::OnceLock<String>,
 }
@@ -114,7 +116,7 @@ impl DockerEngine {
 
     /// Wraps an already configured bollard client.
     pub fn from_client(docker: Docker) -> Self {
-        Self { docker, secrets: Mutex::new(Vec::new()), platform: std::sync::OnceLock::new() }
+        Self { docker, secrets: Mutex::default(), platform: std::sync::OnceLock::new() }
     }
 
     /// The underlying client, for calls the `Engine` trait does not cover.
@@ -140,22 +142,28 @@ impl DockerEngine {
                 }
             }
         }
-        let secrets = self.secrets.lock().map(|s| s.clone()).unwrap_or_default();
+        let mut secrets: Vec<String> = match self.secrets.lock() {
+            Ok(known) => known.values().flatten().cloned().collect(),
+            Err(_) => Vec::new(),
+        };
+        // Longest first, so a secret containing another is blanked whole.
+        secrets.sort_by_key(|k| std::cmp::Reverse(k.len()));
+        secrets.dedup();
         ready::log_tail(&text, lines, &secrets)
     }
 
-    fn remember_secrets(&self, values: Vec<&str>) {
+    fn remember_secrets(&self, id: &str, values: Vec<&str>) {
         if values.is_empty() {
             return;
         }
         if let Ok(mut known) = self.secrets.lock() {
-            for v in values {
-                if !v.is_empty() && !known.iter().any(|k| k == v) {
-                    known.push(v.to_string());
-                }
-            }
-            // Longest first, so a secret containing another is blanked whole.
-            known.sort_by_key(|k| std::cmp::Reverse(k.len()));
+            known.insert(id.to_string(), values.into_iter().filter(|v| !v.is_empty()).map(String::from).collect());
+        }
+    }
+
+    fn forget_secrets(&self, id: &str) {
+        if let Ok(mut known) = self.secrets.lock() {
+            known.remove(id);
         }
     }
 
@@ -288,7 +296,6 @@ impl Engine for DockerEngine {
         let action = || format!("create container {}", c.name);
         let body = body::create_body(project, c, spec_hash, secrets)
             .map_err(|e| EngineError::Call { action: action(), message: e.to_string() })?;
-        self.remember_secrets(body::secret_values(&c.config, secrets));
         let mut opts = CreateContainerOptionsBuilder::new().name(&c.name);
         if let Some(p) = c.config.platform.as_deref() {
             opts = opts.platform(p);
@@ -297,6 +304,7 @@ impl Engine for DockerEngine {
         let created = unreached(|| self.docker.create_container(Some(opts.clone()), body.clone()))
             .await
             .map_err(call(action()))?;
+        self.remember_secrets(&created.id, body::secret_values(&c.config, secrets));
         for w in created.warnings.iter().filter(|w| !w.is_empty()) {
             tracing::warn!("creating {}: {w}", c.name);
         }
@@ -342,6 +350,7 @@ impl Engine for DockerEngine {
         // Never `force` (a running container is stopped gracefully first) and
         // never `v` (berth does not delete volumes).
         let opts = RemoveContainerOptionsBuilder::new().force(false).v(false).build();
+        self.forget_secrets(id);
         match unreached(|| self.docker.remove_container(id, Some(opts.clone()))).await {
             Ok(()) => Ok(()),
             Err(e) if status(&e) == Some(404) => {

@@ -296,6 +296,41 @@ pub enum EngineError {
     Push { image: String, message: String },
 }
 
+impl EngineError {
+    /// Whether trying again later may succeed: the engine or a registry
+    /// went away, did not answer, or said it is overloaded — not a build
+    /// that fails, an image that does not exist, or a container that never
+    /// becomes ready.
+    pub fn is_transient(&self) -> bool {
+        const MARKS: [&str; 14] = [
+            "went away",
+            "does not answer",
+            "timed out",
+            "timeout",
+            "connection refused",
+            "connection reset",
+            "no such host",
+            "temporary failure",
+            "too many requests",
+            " 429",
+            " 502",
+            " 503",
+            " 504",
+            "unexpected eof",
+        ];
+        match self {
+            EngineError::Connect(_) => true,
+            EngineError::Call { message, .. }
+            | EngineError::Pull { message, .. }
+            | EngineError::Push { message, .. } => {
+                let m = message.to_ascii_lowercase();
+                MARKS.iter().any(|mark| m.contains(mark))
+            }
+            EngineError::NotReady { .. } | EngineError::Build { .. } => false,
+        }
+    }
+}
+
 /// One image build through the engine.
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
@@ -464,4 +499,25 @@ pub trait Engine: Send + Sync {
     async fn image_platform(&self, image: &str) -> Result<Option<String>, EngineError>;
     /// The engine's own platform, `os/arch[/variant]` (e.g. `linux/amd64`).
     async fn platform(&self) -> Result<String, EngineError>;
+}
+
+#[cfg(test)]
+mod transient_tests {
+    use super::EngineError;
+
+    #[test]
+    fn outages_are_transient_and_refusals_are_not() {
+        let call = |m: &str| EngineError::Call { action: "x".into(), message: m.into() };
+        let pull = |m: &str| EngineError::Pull { image: "x".into(), message: m.into() };
+        assert!(EngineError::Connect("refused".into()).is_transient());
+        assert!(call("the Docker engine at unix:///run/docker.sock went away (broken pipe)").is_transient());
+        assert!(pull("Get \"https://127.0.0.1:5000/v2/\": dial tcp 127.0.0.1:5000: connect: connection refused")
+            .is_transient());
+        assert!(pull("received unexpected HTTP status: 503 Service Unavailable").is_transient());
+        assert!(!pull("manifest for 127.0.0.1:5000/x:9 not found: manifest unknown").is_transient());
+        assert!(!call("Conflict. The container name \"/web\" is already in use").is_transient());
+        let build = EngineError::Build { image: "x".into(), message: "exit code 1".into(), log: vec![] };
+        assert!(!build.is_transient());
+        assert!(!EngineError::NotReady { name: "x".into(), message: "unhealthy".into() }.is_transient());
+    }
 }
