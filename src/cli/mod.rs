@@ -11,6 +11,7 @@ mod report;
 mod rollback;
 mod secrets;
 mod validate;
+mod watch;
 
 use crate::pipeline::PipelineError;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -73,6 +74,8 @@ enum Command {
     Apply(apply::ApplyArgs),
     /// Plan against the live engine; exit 2 when anything drifted.
     Drift(plan::DriftArgs),
+    /// Follow a repository: apply each change, report (or --heal) drift, until stopped.
+    Watch(watch::WatchArgs),
     /// Run an app's previous (or a given) release again, until its image changes in the repository.
     Rollback(rollback::RollbackArgs),
     /// Computed settings per app (registry, credentials, deployed image), as Dokku's registry:report.
@@ -173,6 +176,7 @@ fn run_async(command: Command, load: &crate::pipeline::LoadOptions) -> anyhow::R
             Command::Apply(a) => apply::run(a, load).await,
             Command::Report(a) => report::run(a, load).await,
             Command::Rollback(a) => rollback::run(a, load).await,
+            Command::Watch(a) => watch::run(a, load).await,
             Command::Secrets(a) => secrets::run(a, &crate::secrets::SecretsContext { identity: load.identity.clone() }),
             Command::Registry(a) => {
                 registry::run(a, &crate::secrets::SecretsContext { identity: load.identity.clone() })

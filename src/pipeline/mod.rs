@@ -110,6 +110,26 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
     Ok(Loaded { repo, desired, credentials, notes, fingerprint_key, content })
 }
 
+impl Loaded {
+    /// What the repository asks for, as one hash (64 hex): its files, every
+    /// build input and mounted file (by content), the secrets (by
+    /// fingerprint). Equal hashes plan alike against the same engine, so a
+    /// watch tells a change of the repository from drift of the engine.
+    pub fn identity(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(self.content.as_bytes());
+        // Serializing plain data cannot fail; an empty hash part would only make a change look like one.
+        hash.update(serde_json::to_vec(&self.desired).unwrap_or_default());
+        hex::encode(hash.finalize())
+    }
+
+    /// `Snapshot::content_hash` of the files read.
+    pub fn content(&self) -> &str {
+        &self.content
+    }
+}
+
 /// A warning when secret fingerprints use a key only this machine has:
 /// another machine would see every secret as changed.
 fn own_key_note(desired: &Desired, source: &crate::state::KeySource) -> Option<crate::plan::Note> {

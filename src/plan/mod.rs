@@ -367,6 +367,28 @@ impl Plan {
     }
 }
 
+impl std::fmt::Display for Summary {
+    /// The counts that are not zero, e.g. `1 to build, 2 to replace`; `no changes`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let counts = [
+            (self.build, "to build"),
+            (self.pull, "to pull"),
+            (self.push, "to push"),
+            (self.network, "network(s) to change"),
+            (self.volume, "volume(s) to create"),
+            (self.create, "to create"),
+            (self.update, "to update"),
+            (self.replace, "to replace"),
+            (self.remove, "to remove"),
+        ];
+        let parts: Vec<String> = counts.iter().filter(|(n, _)| *n > 0).map(|(n, what)| format!("{n} {what}")).collect();
+        match parts.is_empty() {
+            true => write!(f, "no changes"),
+            false => write!(f, "{}", parts.join(", ")),
+        }
+    }
+}
+
 impl Summary {
     pub fn of(actions: &[Action]) -> Self {
         let mut s = Summary::default();

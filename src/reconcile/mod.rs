@@ -78,10 +78,12 @@ pub trait Driver: Send + Sync {
     fn progress(&self) -> Progress;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Apply; a changed plan under the lock is applied too (after `show`).
     Apply,
+    /// Apply, leaving these apps alone (a watch's crash-looping apps).
+    ApplyExcept(BTreeSet<String>),
     /// A person said yes to this very plan.
     ApplyConfirmed,
     /// Leave it: the step ends with the plan.
@@ -153,12 +155,21 @@ impl Step {
             Start::Saved(_) => Decision::ApplyConfirmed,
             Start::Repo(_) => driver.decide(&first)?,
         };
-        if decision == Decision::Stop {
-            return Ok(Done::Planned(first));
-        }
+        let (first, scope) = match decision {
+            Decision::Stop => return Ok(Done::Planned(first)),
+            Decision::ApplyExcept(ref apps) => {
+                let scope = narrowed(&self.scope, apps);
+                let first = scoped(first, &scope);
+                if first.is_empty() {
+                    return Ok(Done::Planned(first));
+                }
+                (first, scope)
+            }
+            _ => (first, self.scope.clone()),
+        };
         // One applier per project on this engine, whichever machine it runs on.
         let lock = ProjectLock::acquire(self.engine.clone(), &project, self.lock_timeout, waiting).await?;
-        let result = self.locked(start, first, decision, driver).await;
+        let result = self.locked(start, first, decision, &scope, driver).await;
         lock.release().await;
         result
     }
@@ -168,11 +179,12 @@ impl Step {
         start: &Start,
         first: Plan,
         decision: Decision,
+        scope: &Scope,
         driver: &dyn Driver,
     ) -> Result<Done, StepError> {
         let plan = match start {
             Start::Repo(loaded) => {
-                let plan = self.plan_repo(loaded).await?;
+                let plan = scoped(self.plan_repo(loaded).await?, scope);
                 if same_actions(&plan, &first) {
                     plan
                 } else if decision == Decision::ApplyConfirmed {
@@ -211,6 +223,17 @@ impl Step {
         let pin = self.pin.as_ref().map(|(app, pin)| (app.as_str(), pin.clone()));
         let plan = crate::pipeline::plan_pinned(self.engine.as_ref(), loaded, self.plan, pin).await?;
         Ok(scoped(plan, &self.scope))
+    }
+}
+
+/// `scope` without `apps` as well.
+fn narrowed(scope: &Scope, apps: &BTreeSet<String>) -> Scope {
+    match scope {
+        Scope::All => Scope::Except(apps.clone()),
+        Scope::Except(skip) => Scope::Except(skip.union(apps).cloned().collect()),
+        // No app is named "": the project network alone.
+        Scope::Only(app) if apps.contains(app) => Scope::Only(String::new()),
+        Scope::Only(app) => Scope::Only(app.clone()),
     }
 }
 
