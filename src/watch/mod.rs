@@ -3,9 +3,12 @@
 //! project; every wake-up runs the same full pass of the one reconcile step
 //! (`crate::reconcile`), one pass at a time.
 
+pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod status;
 pub mod trigger;
+pub mod webhook;
 
 pub use status::{Shared, StatusDoc};
 pub use trigger::{Reasons, Trigger, Triggers};
