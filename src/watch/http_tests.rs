@@ -3,7 +3,7 @@
 //! it answers, so after the answer a sentinel trigger must come out alone.
 
 use super::*;
-use crate::watch::status::{PassResult, StatusDoc};
+use crate::watch::status::{AppState, AppStatus, PassResult, StatusDoc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::time::Duration;
@@ -30,6 +30,15 @@ async fn start(secret: Option<&str>, branch: Option<&str>) -> Server {
         project: Some("demo".into()),
         source: "/srv/repo".into(),
         head: Some("abc123".into()),
+        apps: [(
+            "web".to_owned(),
+            AppStatus {
+                state: AppState::Failed,
+                reasons: vec!["env.PORT changed".into()],
+                last_error: Some("new container unhealthy".into()),
+            },
+        )]
+        .into(),
         ..StatusDoc::default()
     }));
     let metrics = Arc::new(Metrics::new());
@@ -194,6 +203,8 @@ async fn healthz_status_and_metrics() {
     let doc: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
     assert_eq!(doc["project"], "demo");
     assert_eq!(doc["head"], "abc123");
+    assert_eq!(doc["apps"]["web"]["state"], "failed");
+    assert_eq!(doc["apps"]["web"]["last-error"], "new container unhealthy");
     for field in ["source", "applied", "attempted", "apps", "last-pass", "next-check", "backoff"] {
         assert!(doc.get(field).is_some(), "no {field} in {doc}");
     }
