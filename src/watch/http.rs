@@ -31,6 +31,9 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 /// prometheus-client's text format is OpenMetrics.
 pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// How long requests in flight may take once shutdown is asked for.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
 const NO_SECRET: &str = "webhook disabled: no secret configured; start berth watch with BERTH_WEBHOOK_SECRET \
      set or with --webhook-secret-file FILE, and give the hook the same secret\n";
 
@@ -104,10 +107,23 @@ impl Bound {
         let Bound { listener, addr, cfg } = self;
         let state = Arc::new(App { secret: cfg.secret, branch: cfg.branch, status, metrics, triggers });
         tracing::info!(%addr, "listening: POST /webhook, GET /healthz /status /metrics");
-        axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-            .map_err(|source| ListenError::Serve { addr, source })
+        let server = axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        // Graceful shutdown waits for every open connection; a client that
+        // never finishes its request must not keep the daemon from exiting.
+        let grace = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            served = std::future::IntoFuture::into_future(server) => {
+                served.map_err(|source| ListenError::Serve { addr, source })
+            }
+            () = grace => {
+                tracing::warn!(%addr, "listener stopped with requests still open after {}s", SHUTDOWN_GRACE.as_secs());
+                Ok(())
+            }
+        }
     }
 }
 

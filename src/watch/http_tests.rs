@@ -242,3 +242,16 @@ async fn an_address_in_use_is_an_error_naming_it() {
     assert!(matches!(err, ListenError::Bind { .. }), "{err:?}");
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_does_not_hold_up_shutdown() {
+    use tokio::io::AsyncWriteExt;
+    let s = start(Some(SECRET), None).await;
+    let mut slow = tokio::net::TcpStream::connect(s.base.trim_start_matches("http://")).await.unwrap();
+    slow.write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{").await.unwrap();
+    // The request is being read when shutdown comes.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // stop() fails unless serve ends (after SHUTDOWN_GRACE).
+    s.stop().await;
+    drop(slow);
+}
