@@ -8,11 +8,14 @@
 //! the next change. SIGTERM/SIGINT end the loop after the pass in flight.
 
 pub mod crashloop;
+pub mod http;
 pub mod metrics;
+pub mod notify;
 mod pass;
 mod record;
 pub mod status;
 pub mod trigger;
+pub mod webhook;
 
 pub use status::{Shared, StatusDoc};
 pub use trigger::{Reasons, Trigger, Triggers};

@@ -66,6 +66,7 @@ pub enum AttemptResult {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
 pub struct AppStatus {
     pub state: AppState,
     /// Why it is not in sync: the plan's reasons, or the error.
