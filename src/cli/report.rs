@@ -41,6 +41,11 @@ pub async fn run(a: ReportArgs, load: &LoadOptions) -> anyhow::Result<u8> {
         }
     };
     let mut report = crate::report::report(&loaded, observed.as_ref());
+    // The commit `berth watch` last applied here (per project: on every app).
+    let applied = crate::watch::applied_commit(&loaded.desired.project).unwrap_or_default();
+    for m in report.values_mut() {
+        m.insert("applied-commit".into(), applied.clone());
+    }
     if let Some(app) = &app {
         let names: Vec<&str> = report.keys().map(String::as_str).collect();
         if !report.contains_key(app) {

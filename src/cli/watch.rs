@@ -25,7 +25,7 @@ pub struct WatchArgs {
     #[arg(default_value = ".", value_name = "REPO")]
     repo: PathBuf,
     /// How often to check for drift when nothing else happens.
-    #[arg(long, value_name = "D", default_value = "5m", value_parser = crate::observe::timeouts::parse)]
+    #[arg(long, value_name = "D", default_value = "5m", value_parser = interval)]
     drift_interval: Duration,
     /// Correct drift (without it, drift is reported, never fixed).
     #[arg(long)]
@@ -36,6 +36,16 @@ pub struct WatchArgs {
     /// Allow pushing (and releasing) builds from uncommitted files.
     #[arg(long)]
     allow_dirty: bool,
+    /// Serve POST /webhook, GET /healthz, /status and /metrics on this address (e.g. 127.0.0.1:9000).
+    /// Plain HTTP: put it behind a TLS reverse proxy when it is not on loopback.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// File holding the webhook secret (else BERTH_WEBHOOK_SECRET); without one, /webhook answers 403.
+    #[arg(long, value_name = "FILE")]
+    webhook_secret_file: Option<PathBuf>,
+    /// POST a JSON event to this URL on every applied change, failure and newly found drift.
+    #[arg(long, value_name = "URL")]
+    notify: Option<reqwest::Url>,
     #[command(flatten)]
     lock: LockArgs,
 }
@@ -55,12 +65,50 @@ pub async fn run(a: WatchArgs, load: &LoadOptions) -> anyhow::Result<u8> {
         plan: PlanOptions { allow_empty: false, refresh_remote: false, allow_dirty: a.allow_dirty },
         apply: ApplyOptions { parallelism: a.parallelism as usize },
         lock_timeout: a.lock.lock_timeout,
+        notify: a.notify.clone(),
+    };
+    let listener = match a.listen {
+        Some(addr) => {
+            let secret = webhook_secret(a.webhook_secret_file.as_deref())?;
+            let cfg = crate::watch::http::ListenConfig { addr, secret, branch: None };
+            Some(crate::watch::http::bind(cfg).await?)
+        }
+        None if a.webhook_secret_file.is_some() => {
+            anyhow::bail!("--webhook-secret-file needs --listen ADDR (the address the webhook is served on)")
+        }
+        None => None,
     };
     let watch = Watch::new(cfg, engine);
     let shutdown = CancellationToken::new();
     spawn_signals(shutdown.clone())?;
-    watch.run(shutdown).await;
+    watch.run(listener, shutdown).await;
     Ok(EXIT_OK)
+}
+
+/// The webhook secret: `--webhook-secret-file` (its first line), else `BERTH_WEBHOOK_SECRET`.
+fn webhook_secret(file: Option<&std::path::Path>) -> anyhow::Result<Option<secrecy::SecretString>> {
+    let text = match file {
+        Some(f) => std::fs::read_to_string(f)
+            .map_err(|e| anyhow::anyhow!("cannot read the webhook secret file {}: {e}", f.display()))?,
+        None => match std::env::var("BERTH_WEBHOOK_SECRET") {
+            Ok(s) => s,
+            Err(_) => return Ok(None),
+        },
+    };
+    let secret = text.lines().next().unwrap_or("").trim().to_string();
+    if secret.is_empty() {
+        anyhow::bail!("the webhook secret is empty: put the secret the hook sends in BERTH_WEBHOOK_SECRET or the file");
+    }
+    Ok(Some(secrecy::SecretString::from(secret)))
+}
+
+/// A duration like `30s`, `5m`, `500ms`; not zero (a busy loop).
+fn interval(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d >= Duration::from_millis(10) => Ok(d),
+        Ok(_) => Err("an interval is at least 10ms".into()),
+        Err(e) => Err(format!("{e} (write a duration like 30s, 5m, 1h)")),
+    }
 }
 
 /// SIGTERM and SIGINT cancel `shutdown`: the loop ends after its pass in flight.

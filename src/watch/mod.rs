@@ -29,6 +29,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+/// The commit a watch last applied to `project` on this machine (its
+/// record in the state dir), for `berth report`.
+pub fn applied_commit(project: &str) -> Option<String> {
+    record::read(project).applied.and_then(|a| a.source.commit)
+}
+
 /// What to watch, and how.
 #[derive(Clone)]
 pub struct Config {
@@ -41,6 +47,8 @@ pub struct Config {
     pub plan: PlanOptions,
     pub apply: ApplyOptions,
     pub lock_timeout: Duration,
+    /// `--notify URL`: told of every applied change, failure and new drift.
+    pub notify: Option<reqwest::Url>,
 }
 
 /// Where the desired state comes from.
@@ -81,7 +89,17 @@ impl Watch {
 
     /// Run until `shutdown`: a pass at once, then one per trigger. The pass
     /// in flight when `shutdown` comes is finished first.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub async fn run(self, listener: Option<http::Bound>, shutdown: CancellationToken) {
+        let server = listener.map(|l| {
+            let (status, metrics, triggers, stop) =
+                (self.status.clone(), self.metrics.clone(), self.triggers.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                if let Err(e) = l.serve(status, metrics, triggers, stop).await {
+                    tracing::error!("{e}");
+                }
+            })
+        });
+        let notifier = self.cfg.notify.clone().map(notify::Notifier::new);
         let mut memory = pass::Memory::new();
         let mut backoff = Backoff::default();
         let mut retry: Option<tokio::task::JoinHandle<()>> = None;
@@ -102,6 +120,16 @@ impl Watch {
                 Err(v) => v,
             };
             let elapsed = started.elapsed();
+            if let Some(n) = &notifier {
+                if let Some(event) = &verdict.event {
+                    n.send(event).await;
+                } else if verdict.result == PassResult::InSync {
+                    // Back in sync: the same drift or failure later is news again.
+                    if let Some(project) = self.status.get().project {
+                        n.forget(&project);
+                    }
+                }
+            }
             self.metrics.pass(verdict.result, elapsed.as_secs_f64());
             if let Some(part) = verdict.part {
                 self.metrics.error(part);
@@ -167,6 +195,10 @@ impl Watch {
         drift.abort();
         if let Some(r) = retry {
             r.abort();
+        }
+        if let Some(server) = server {
+            // It stops within seconds of the cancel, requests in flight answered.
+            let _ = server.await;
         }
         tracing::info!("watch stopped");
     }

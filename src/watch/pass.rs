@@ -3,6 +3,7 @@
 //! failure to retry with backoff, or one to leave until the repository
 //! changes. Every trigger leads here; nothing here knows which one it was.
 
+use super::notify::{AppChange, NotifyEvent, NotifyResult};
 use super::record::{self, Applied, Record};
 use super::status::{self, AppState, AppStatus, Attempt, AttemptResult, PassResult, SourceRef};
 use super::{metrics::Part, Config};
@@ -24,15 +25,32 @@ pub(super) struct Verdict {
     pub error: Option<String>,
     /// Which outside part failed (metrics).
     pub part: Option<Part>,
+    /// What to tell `--notify`, if anything.
+    pub event: Option<NotifyEvent>,
 }
 
 impl Verdict {
     fn ok(result: PassResult, plan: &Plan) -> Self {
-        Verdict { result, summary: Some(plan.summary.to_string()), error: None, part: None }
+        Verdict { result, summary: Some(plan.summary.to_string()), error: None, part: None, event: None }
     }
 
     fn failed(result: PassResult, error: String, part: Option<Part>) -> Self {
-        Verdict { result, summary: None, error: Some(error), part }
+        Verdict { result, summary: None, error: Some(error), part, event: None }
+    }
+
+    /// With the event `--notify` hears.
+    fn telling(mut self, project: &str, commit: Option<&str>, result: NotifyResult, plan: Option<&Plan>) -> Self {
+        let changes = plan.map(app_changes).unwrap_or_default();
+        let summary = self.summary.clone().or_else(|| self.error.clone()).unwrap_or_default();
+        self.event = Some(NotifyEvent {
+            project: project.to_string(),
+            commit: commit.map(String::from),
+            result,
+            summary,
+            changes,
+            error: self.error.clone(),
+        });
+        self
     }
 
     /// The repository could not be read or is invalid: wait for a change.
@@ -125,7 +143,16 @@ pub(super) async fn run(
     };
     let ran = step.run(&start, &driver).await;
     memory.heals = driver.heals.into_inner().unwrap_or_else(|e| e.into_inner());
-    for app in driver.suspend.into_inner().unwrap_or_else(|e| e.into_inner()) {
+    let newly: Vec<String> = driver.suspend.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().collect();
+    let crash_event = (!newly.is_empty()).then(|| NotifyEvent {
+        project: project.clone(),
+        commit: commit.clone(),
+        result: NotifyResult::CrashLooping,
+        summary: format!("crash-looping, left alone until the repository changes: {}", newly.join(", ")),
+        changes: Vec::new(),
+        error: None,
+    });
+    for app in newly {
         tracing::warn!(project = %project, "app {app} was healed {} times in {} minutes and drifted again: crash-looping; left alone until the repository changes",
             super::crashloop::MAX_HEALS, super::crashloop::WINDOW.as_secs() / 60);
         memory.suspended.insert(app);
@@ -134,7 +161,12 @@ pub(super) async fn run(
         memory.drift = None; // no drift left to report
     }
     let this = This { start: &start, project: &project, source: &source, identity: &identity, changed };
-    let verdict = judge_done(ran, shared, memory, &this).await;
+    let mut verdict = judge_done(ran, shared, memory, &this).await;
+    let applied = memory.record.as_ref().and_then(|(_, r)| r.applied.as_ref()).map(|a| a.source.clone());
+    shared.update(|s| s.applied = applied);
+    if crash_event.is_some() {
+        verdict.event = crash_event;
+    }
     if changed && matches!(verdict.result, PassResult::Applied | PassResult::Failed | PassResult::InSync) {
         let result = match verdict.result {
             PassResult::Failed => AttemptResult::Failed,
@@ -183,7 +215,12 @@ async fn judge_done(
                 memory.drift = Some(seen);
             }
             set_apps(shared, this.start, &plan, &BTreeMap::new(), &memory.suspended);
-            Verdict::ok(PassResult::Drifted, &plan)
+            Verdict::ok(PassResult::Drifted, &plan).telling(
+                this.project,
+                this.commit(),
+                NotifyResult::Drifted,
+                Some(&plan),
+            )
         }
         Ok(Done::Applied { plan, outcome }) => {
             let failures: BTreeMap<String, String> =
@@ -192,7 +229,12 @@ async fn judge_done(
             if outcome.failed.is_empty() {
                 log_plan(&plan, if this.changed { "applied" } else { "drift healed" });
                 remember_applied(memory, this).await;
-                return Verdict::ok(PassResult::Applied, &plan);
+                return Verdict::ok(PassResult::Applied, &plan).telling(
+                    this.project,
+                    this.commit(),
+                    NotifyResult::Applied,
+                    Some(&plan),
+                );
             }
             let error = format!(
                 "apply failed for {}",
@@ -205,10 +247,38 @@ async fn judge_done(
                 Verdict::failed(PassResult::Failed, error, None)
             };
             v.summary = Some(plan.summary.to_string());
-            v
+            v.telling(this.project, this.commit(), NotifyResult::Failed, Some(&plan))
         }
-        Err(e) => judge(e, memory, this.identity),
+        Err(e) => {
+            let v = judge(e, memory, this.identity);
+            match v.result {
+                PassResult::Failed => v.telling(this.project, this.commit(), NotifyResult::Failed, None),
+                _ => v,
+            }
+        }
     }
+}
+
+impl This<'_> {
+    fn commit(&self) -> Option<&str> {
+        self.source.commit.as_deref()
+    }
+}
+
+/// Per app, the plan's actions and their reasons (rendered lines: never a secret value).
+fn app_changes(plan: &Plan) -> Vec<AppChange> {
+    let mut by_app: BTreeMap<&str, AppChange> = BTreeMap::new();
+    for a in &plan.actions {
+        let name = if a.app.is_empty() { "(project)" } else { a.app.as_str() };
+        let entry = by_app.entry(name).or_insert_with(|| AppChange {
+            app: name.to_string(),
+            actions: Vec::new(),
+            reasons: Vec::new(),
+        });
+        entry.actions.push(format!("{} {} {}", a.symbol(), a.kind.verb(), a.target));
+        entry.reasons.push(a.reason.clone());
+    }
+    by_app.into_values().collect()
 }
 
 /// The step a watch pass runs.

@@ -123,8 +123,43 @@ fn a_crashed_holders_lock_expires_and_is_taken_over() {
         "berth-lock",
     ]);
     std::thread::sleep(Duration::from_secs(2));
+    // A change to apply: an unchanged repository plans without taking the lock.
+    repo.app(
+        "web",
+        "image: busybox:1.36\nprocesses:\n  web:\n    command: [\"sleep\", \"600\"]\nstop-grace-period: 1s\nenv: {V: \"2\"}\n",
+    );
     let apply = repo.berth(&["apply", "--auto-approve", "--lock-timeout", "5s"]);
     assert_exit(&apply, 0);
     assert!(stderr(&apply).contains("taking over the lock"), "{}", stderr(&apply));
     assert!(!docker(&["inspect", &lock]).status.success(), "taken over, then released");
+}
+
+#[test]
+fn an_unchanged_repository_is_applied_without_taking_the_lock() {
+    require_engine();
+    let repo = TestRepo::new("lock-noop");
+    repo.app(
+        "web",
+        "image: busybox:1.36\nprocesses:\n  web:\n    command: [\"sleep\", \"600\"]\nstop-grace-period: 1s\n",
+    );
+    assert_exit(&repo.berth(&["apply", "--auto-approve"]), 0);
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let again = repo.berth(&["apply", "--auto-approve"]);
+    assert_exit(&again, 0);
+    assert!(stdout(&again).contains("No changes."), "{}", stdout(&again));
+    // No lock container was made (a create is a mutating call too).
+    let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64() + 0.3;
+    let lock = format!("berth-lock-{}", repo.project());
+    let events = docker_ok(&[
+        "events",
+        "--since",
+        &format!("{since:.3}"),
+        "--until",
+        &format!("{until:.3}"),
+        "--filter",
+        &format!("container={lock}"),
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert_eq!(events.trim(), "", "the lock was taken for no change");
 }
