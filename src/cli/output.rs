@@ -65,7 +65,7 @@ impl ApplyOutput {
     pub(super) fn plan(&self, plan: &Plan) -> anyhow::Result<()> {
         match self.json {
             true => self.lock().plan = Some(plan.clone()),
-            false => super::plan::print(plan, OutputFormat::Text)?,
+            false => super::plan::print_text(plan)?,
         }
         Ok(())
     }

@@ -6,7 +6,7 @@
 //! next change of the app's image in the repository (a new build input, a
 //! new `image:`) ends it.
 
-use super::{connect, OutputFormat, EXIT_OK};
+use super::{connect, EXIT_OK};
 use crate::apply::ApplyOptions;
 use crate::observe::Engine;
 use crate::observe::Pin;
@@ -91,7 +91,7 @@ async fn locked(
     let pin = Pin { release: *number, image: image.clone(), while_repo_image: desired.image.clone() };
     let plan = crate::pipeline::plan_pinned(engine.as_ref(), loaded, PlanOptions::default(), Some((app, pin))).await?;
     let plan = only(plan, app);
-    super::plan::print(&plan, OutputFormat::Text)?;
+    super::plan::print_text(&plan)?;
     if plan.is_incomplete() {
         anyhow::bail!("the plan is incomplete; nothing was rolled back");
     }
