@@ -11,6 +11,9 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  berth plan                           # the repository in the current folder\n  \
+berth plan ./infra --detailed-exitcode --out plan.json   # exit 2: changes; apply later with berth apply plan.json\n  \
+berth plan --output markdown >> \"$GITHUB_STEP_SUMMARY\"   # for a pull request")]
 pub struct PlanArgs {
     /// Repository folder.
     #[arg(default_value = ".")]
@@ -38,6 +41,10 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  berth drift ./infra                  # exit 2 when the engine drifted from the repository\n  \
+berth drift --output json | jq '.actions[].target'"
+)]
 pub struct DriftArgs {
     /// Repository folder.
     #[arg(default_value = ".")]

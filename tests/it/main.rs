@@ -19,6 +19,7 @@ mod live_drift;
 mod lock;
 mod machine;
 mod network;
+mod operator;
 mod pull_policy;
 mod registry;
 mod registry_push;
