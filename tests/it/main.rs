@@ -9,6 +9,7 @@ mod common;
 
 mod bad_input;
 mod builds;
+mod ci_templates;
 mod command_line;
 mod conflicts;
 mod credentials;
