@@ -63,10 +63,11 @@ pub fn is_json() -> bool {
     JSON.load(Ordering::Relaxed)
 }
 
-/// A line berth says on stderr: in words, or an info event in JSON mode.
+/// A line berth says on stderr: in words, or an info event in JSON mode
+/// (without the indentation that nests it among other lines).
 pub fn say(line: &str) {
     if is_json() {
-        tracing::info!(target: OUTPUT, "{line}");
+        tracing::info!(target: OUTPUT, "{}", line.trim_start());
     } else {
         eprintln!("{line}");
     }

@@ -41,7 +41,7 @@ fn json_logs_are_one_object_a_line_also_for_progress_and_errors() {
         assert!(!field(l, "timestamp").is_empty() && !field(l, "level").is_empty(), "{l}");
     }
     assert!(lines.iter().any(|l| field(l, "level") == "DEBUG"), "RUST_LOG=debug shows debug logs");
-    let started = format!("  create {}-web-web-1…", repo.project());
+    let started = format!("create {}-web-web-1…", repo.project());
     assert!(
         lines.iter().any(|l| field(l, "target") == "berth::output" && field(l, "message") == started),
         "the apply's progress is a JSON line too:\n{}",
