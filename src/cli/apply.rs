@@ -155,7 +155,7 @@ pub(super) async fn carry_out(
             r.event(&e);
         }
         let end = match &e {
-            Event::Started { .. } | Event::Output { .. } => None,
+            Event::Started { .. } | Event::Output { .. } | Event::Transfer { .. } => None,
             Event::Done { kind, target, elapsed } => {
                 Some(format!("✓ {} {target} ({:.1}s)", kind.verb(), elapsed.as_secs_f64()))
             }
@@ -168,7 +168,8 @@ pub(super) async fn carry_out(
         match e {
             Event::Started { kind, target } => logging::say(&format!("  {} {target}…", kind.verb())),
             Event::Output { line, .. } if show_output => logging::say(&format!("    {line}")),
-            Event::Output { .. } => {}
+            // Without a terminal, bytes are no news: the end line says it.
+            Event::Output { .. } | Event::Transfer { .. } => {}
             _ => say(end.unwrap_or_default()),
         }
     });

@@ -1,5 +1,6 @@
 //! Apply progress on a terminal: a spinner per action in flight (its verb,
-//! target, elapsed time and, for a build, its latest output line), above
+//! target, elapsed time and, for a build, its latest output line, for a
+//! pull or push the bytes moved), above
 //! which finished lines are printed as without a terminal. Used only when
 //! stderr is a terminal and logs are not JSON; otherwise `apply` prints the
 //! plain lines it always has.
@@ -7,7 +8,7 @@
 use super::logging;
 use crate::apply::Event;
 use crate::render::Style;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -57,6 +58,11 @@ impl Bars {
                 self.multi.suspend(|| eprintln!("    {line}"));
                 if let Some(bar) = self.lock().get(target) {
                     bar.set_message(line.clone());
+                }
+            }
+            Event::Transfer { target, moved, known } => {
+                if let Some(bar) = self.lock().get(target) {
+                    bar.set_message(format!("{} / {}", HumanBytes(*moved), HumanBytes(*known)));
                 }
             }
             Event::Done { target, .. } | Event::Failed { target, .. } | Event::Skipped { target, .. } => {
