@@ -66,6 +66,12 @@ pub enum Event {
         target: String,
         line: String,
     },
+    /// A pull moved: bytes moved and bytes known so far.
+    Transfer {
+        target: String,
+        moved: u64,
+        known: u64,
+    },
     Done {
         kind: ActionKind,
         target: String,

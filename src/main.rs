@@ -1,8 +1,7 @@
-//! The `berth` binary: logging, then `cli::main`, which owns exit codes.
+//! The `berth` binary: `cli::main` parses, sets up logging, runs and owns exit codes.
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    berth::cli::logging::init();
     berth::cli::main()
 }

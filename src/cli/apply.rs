@@ -3,7 +3,7 @@
 //! refused if the engine changed since.
 
 use super::output::{ApplyOutput, Recorder};
-use super::{connect, LockArgs, OutputFormat, EXIT_ERROR, EXIT_OK};
+use super::{connect, logging, LockArgs, OutputFormat, EXIT_ERROR, EXIT_OK};
 use crate::apply::{ApplyOptions, Event};
 use crate::observe::Engine;
 use crate::pipeline::SavedPlan;
@@ -14,6 +14,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  berth apply                          # plan, ask, apply the repository in the current folder\n  \
+berth apply ./infra --auto-approve   # unattended (CI)\n  \
+berth apply plan.json --repo .       # exactly the plan saved by berth plan --out plan.json"
+)]
 pub struct ApplyArgs {
     /// Repository folder, or a plan file saved by `berth plan --out` (applied without asking: the plan was the question).
     #[arg(default_value = ".", value_name = "REPO|PLANFILE")]
@@ -126,24 +131,35 @@ impl Driver for Cli<'_> {
 
 /// Apply progress, shown as it happens (build output too, on a terminal).
 /// With a `record` (JSON output), each action's end is recorded and every
-/// progress line goes to stderr, leaving stdout to the document.
+/// progress line goes to stderr, leaving stdout to the document. On a
+/// terminal, actions in flight are spinners (`progress::Bars`); elsewhere
+/// each start and end is a line.
 pub(super) fn progress(record: Option<Recorder>) -> crate::apply::Progress {
     let show_output = std::io::stderr().is_terminal();
     let to_stdout = record.is_none();
-    let say = move |line: String| if to_stdout { println!("{line}") } else { eprintln!("{line}") };
+    let bars = super::progress::Bars::for_terminal();
+    let say = move |line: String| if to_stdout { println!("{line}") } else { logging::say(&line) };
     Arc::new(move |e: Event| {
         if let Some(r) = &record {
             r.event(&e);
         }
-        match e {
-            Event::Started { kind, target } => eprintln!("  {} {target}…", kind.verb()),
-            Event::Output { line, .. } if show_output => eprintln!("    {line}"),
-            Event::Output { .. } => {}
+        let end = match &e {
+            Event::Started { .. } | Event::Output { .. } | Event::Transfer { .. } => None,
             Event::Done { kind, target, elapsed } => {
-                say(format!("✓ {} {target} ({:.1}s)", kind.verb(), elapsed.as_secs_f64()))
+                Some(format!("✓ {} {target} ({:.1}s)", kind.verb(), elapsed.as_secs_f64()))
             }
-            Event::Failed { kind, target, error } => say(format!("✗ {} {target} failed: {error}", kind.verb())),
-            Event::Skipped { kind, target, why } => say(format!("- skipped {} {target}: {why}", kind.verb())),
+            Event::Failed { kind, target, error } => Some(format!("✗ {} {target} failed: {error}", kind.verb())),
+            Event::Skipped { kind, target, why } => Some(format!("- skipped {} {target}: {why}", kind.verb())),
+        };
+        if let Some(bars) = &bars {
+            return bars.event(&e, end.as_deref(), to_stdout);
+        }
+        match e {
+            Event::Started { kind, target } => logging::say(&format!("  {} {target}…", kind.verb())),
+            Event::Output { line, .. } if show_output => logging::say(&format!("    {line}")),
+            // Without a terminal, bytes are no news: the end line says it.
+            Event::Output { .. } | Event::Transfer { .. } => {}
+            _ => say(end.unwrap_or_default()),
         }
     })
 }
@@ -160,9 +176,18 @@ pub(super) fn report(outcome: &crate::apply::Outcome) -> u8 {
     EXIT_ERROR
 }
 
-/// The failures of an apply, on stderr.
+/// The failures of an apply, on stderr (one error event each in JSON logs).
 pub(super) fn report_failures(outcome: &crate::apply::Outcome) {
-    eprintln!("error: apply failed for app(s): {}", super::output::failed_apps(outcome));
+    let apps = super::output::failed_apps(outcome);
+    if logging::is_json() {
+        tracing::error!(target: logging::OUTPUT, apps, "apply failed for app(s): {apps}");
+        for f in &outcome.failed {
+            let log = (!f.detail.is_empty()).then(|| f.detail.join("\n"));
+            tracing::error!(target: logging::OUTPUT, app = f.app, target = f.target, log, "{}", f.error);
+        }
+        return;
+    }
+    eprintln!("error: apply failed for app(s): {apps}");
     for f in &outcome.failed {
         eprintln!("  {} ({}): {}", f.target, f.app, f.error);
         if !f.detail.is_empty() {

@@ -3,27 +3,73 @@
 //! With it: tracing's full format (time, level, target) at the levels it asks
 //! for. bollard logs whole request bodies (container env included, so secret
 //! values) at debug and trace: it is capped at info whatever `RUST_LOG` says.
+//!
+//! `--log-format json` makes every line on stderr one JSON object (for
+//! journald, Loki): the logs, and the lines the commands that run unattended
+//! (validate, plan, drift, apply, rollback, report) print there in words —
+//! errors, progress, waiting for a lock — which go through tracing under
+//! the target `berth::output` (`error!` for errors, `info!` for the rest),
+//! shown whatever `RUST_LOG` says. The interactive commands (`secrets`,
+//! `registry`) keep their prompts and messages in words.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::registry::LookupSpan;
 
-/// Install the global subscriber, as the environment asks.
-pub fn init() {
+/// How log lines are written: `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// In words (`warning: …`; tracing's full format with `RUST_LOG`).
+    #[default]
+    Text,
+    /// One JSON object a line, berth's own stderr lines included.
+    Json,
+}
+
+/// The target of the lines berth prints on stderr in words, as log events.
+pub const OUTPUT: &str = "berth::output";
+
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Install the global subscriber, as the environment and `--log-format` ask.
+pub fn init(format: LogFormat) {
     let from_env = tracing_subscriber::EnvFilter::try_from_default_env().ok();
     let plain = from_env.is_none();
-    let filter = from_env
+    let mut filter = from_env
         .unwrap_or_else(|| "warn".into())
         .add_directive("bollard=info".parse().expect("static directive"))
         .add_directive("hyper=info".parse().expect("static directive"))
         .add_directive("reqwest=info".parse().expect("static directive"));
+    if format == LogFormat::Json {
+        filter = filter.add_directive(format!("{OUTPUT}=info").parse().expect("static directive"));
+    }
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false);
-    if plain {
-        logs.event_format(Plain).init();
+    let installed = match (format, plain) {
+        (LogFormat::Json, _) => logs.json().flatten_event(true).try_init(),
+        (LogFormat::Text, true) => logs.event_format(Plain).try_init(),
+        (LogFormat::Text, false) => logs.try_init(),
+    };
+    // Only a second init fails (tests); the first subscriber stays.
+    if installed.is_ok() {
+        JSON.store(format == LogFormat::Json, Ordering::Relaxed);
+    }
+}
+
+/// Whether stderr carries JSON lines only (`--log-format json`).
+pub fn is_json() -> bool {
+    JSON.load(Ordering::Relaxed)
+}
+
+/// A line berth says on stderr: in words, or an info event in JSON mode
+/// (without the indentation that nests it among other lines).
+pub fn say(line: &str) {
+    if is_json() {
+        tracing::info!(target: OUTPUT, "{}", line.trim_start());
     } else {
-        logs.init();
+        eprintln!("{line}");
     }
 }
 

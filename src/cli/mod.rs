@@ -3,9 +3,12 @@
 //! only place that prints errors; library stages return typed errors.
 
 mod apply;
+#[cfg(test)]
+mod help_tests;
 pub mod logging;
 mod output;
 mod plan;
+mod progress;
 mod registry;
 mod report;
 mod rollback;
@@ -32,15 +35,18 @@ pub const EXIT_CHANGES: u8 = 2;
     about = "Declarative GitOps reconciler for containers on a Docker host",
     long_about = "berth reads a repository of app specs (apps/*.yaml, berth.yaml) as the desired state, \
 compares it with what the Docker engine runs, prints the difference as a plan, and applies it.\n\n\
-Typical use:\n  berth validate ./repo        check every file, all errors at once\n  \
+Examples:\n  berth validate ./repo        check every file, all errors at once\n  \
 berth plan ./repo            show what would change (exit 0; 2 with --detailed-exitcode if changes)\n  \
 berth apply ./repo           show the plan, ask, then apply it\n  \
 berth drift ./repo           exit 2 when the engine no longer matches the repository",
     after_help = "Exit codes: 0 success / no changes, 1 error (usage errors included), 2 changes present or drift found.\n\
 A wedged engine or registry is an error once its timeout passes (see Timeouts; durations like 30s, 2m).\n\
-Color only on a terminal, never with NO_COLOR set. Logs: RUST_LOG=debug."
+Color only on a terminal, never with NO_COLOR set. Logs: RUST_LOG=debug; --log-format json for journald or Loki."
 )]
 pub struct Cli {
+    /// Log lines on stderr: text, or json (one JSON object a line, berth's own stderr lines included).
+    #[arg(long, global = true, value_enum, default_value = "text", value_name = "FORMAT")]
+    log_format: logging::LogFormat,
     /// age identity file decrypting credentials/*.age (else BERTH_AGE_KEY,
     /// BERTH_AGE_IDENTITY, ~/.config/berth/identity.txt).
     #[arg(long, global = true, value_name = "FILE")]
@@ -85,6 +91,9 @@ enum Command {
     /// Store (login) or delete (logout) a registry login as an encrypted credential file.
     Registry(registry::RegistryArgs),
     /// Write the JSON Schemas of app files, berth.yaml, and every JSON document berth prints.
+    #[command(
+        after_help = "Examples:\n  berth schema                         # into ./schema\n  berth schema --out /tmp/berth-schemas"
+    )]
     Schema {
         /// Folder to write into.
         #[arg(long, default_value = "schema")]
@@ -145,6 +154,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.exit_code() == 0 { EXIT_OK } else { EXIT_ERROR });
         }
     };
+    logging::init(cli.log_format);
     crate::observe::timeouts::set(crate::observe::timeouts::Timeouts {
         engine: cli.engine_timeout,
         registry: cli.registry_timeout,
@@ -192,8 +202,22 @@ fn schema(out: &std::path::Path) -> Result<u8, anyhow::Error> {
     Ok(EXIT_OK)
 }
 
-/// Print an error: one line first, detail after. Returns exit code 1.
+/// Print an error: one line first, detail after (JSON logs: one error
+/// event for each problem of the repository, then one for the error).
+/// Returns exit code 1.
 fn report(e: &anyhow::Error) -> u8 {
+    if logging::is_json() {
+        if let Some(PipelineError::Invalid(diags)) = e.downcast_ref::<PipelineError>() {
+            for d in diags {
+                let (file, line, col, hint) = (&d.file, d.line, d.col, d.hint.as_deref());
+                tracing::error!(target: logging::OUTPUT, file, line, col, hint, "{}", d.message);
+            }
+        }
+        let causes: Vec<String> = e.chain().skip(1).map(|c| c.to_string()).collect();
+        let caused_by = (!causes.is_empty()).then(|| causes.join("; "));
+        tracing::error!(target: logging::OUTPUT, caused_by, "{e}");
+        return EXIT_ERROR;
+    }
     if let Some(PipelineError::Invalid(diags)) = e.downcast_ref::<PipelineError>() {
         for d in diags {
             eprintln!("{d}");
@@ -233,5 +257,9 @@ impl LockArgs {
 }
 
 fn waiting(info: &crate::observe::LockInfo) {
-    eprintln!("waiting for an apply in progress: {} (held for {}s)…", info.holder, info.held_for.as_secs());
+    logging::say(&format!(
+        "waiting for an apply in progress: {} (held for {}s)…",
+        info.holder,
+        info.held_for.as_secs()
+    ));
 }

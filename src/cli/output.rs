@@ -65,7 +65,7 @@ impl ApplyOutput {
     pub(super) fn plan(&self, plan: &Plan) -> anyhow::Result<()> {
         match self.json {
             true => self.lock().plan = Some(plan.clone()),
-            false => super::plan::print(plan, OutputFormat::Text)?,
+            false => super::plan::print_text(plan)?,
         }
         Ok(())
     }
@@ -135,7 +135,7 @@ pub(super) struct Recorder(Arc<Mutex<Vec<ActionResult>>>);
 impl Recorder {
     pub(super) fn event(&self, e: &Event) {
         let (kind, target, result, seconds, message) = match e {
-            Event::Started { .. } | Event::Output { .. } => return,
+            Event::Started { .. } | Event::Output { .. } | Event::Transfer { .. } => return,
             Event::Done { kind, target, elapsed } => {
                 (kind, target, ActionStatus::Done, Some(elapsed.as_millis() as f64 / 1000.0), None)
             }

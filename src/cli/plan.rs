@@ -1,14 +1,19 @@
 //! `berth plan` and `berth drift`: the same plan, different exit codes.
-//! With `--output json`, the plan, or the error document when there is none.
+//! With `--output json`, the plan, or the error document when there is none;
+//! with `--output markdown`, the plan (or the error) for a pull-request
+//! comment or a CI job summary.
 
 use super::{connect, OutputFormat, EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
 use crate::pipeline::{LoadOptions, PlanOptions};
 use crate::plan::Plan;
-use crate::render::{plan_json, plan_text, Style};
+use crate::render::{plan_json, plan_markdown, plan_text, MarkdownTitle, Style};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  berth plan                           # the repository in the current folder\n  \
+berth plan ./infra --detailed-exitcode --out plan.json   # exit 2: changes; apply later with berth apply plan.json\n  \
+berth plan --output markdown >> \"$GITHUB_STEP_SUMMARY\"   # for a pull request")]
 pub struct PlanArgs {
     /// Repository folder.
     #[arg(default_value = ".")]
@@ -19,9 +24,9 @@ pub struct PlanArgs {
     /// Exit 2 when the plan has changes (0 when none).
     #[arg(long)]
     detailed_exitcode: bool,
-    /// Output format.
+    /// Output format: markdown is for a pull-request comment or CI job summary.
     #[arg(long, value_enum, default_value = "text")]
-    output: OutputFormat,
+    output: PlanFormat,
     /// Resolve image tags against their registries (HEAD requests, no pulls).
     #[arg(long)]
     refresh_remote: bool,
@@ -36,25 +41,52 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  berth drift ./infra                  # exit 2 when the engine drifted from the repository\n  \
+berth drift --output json | jq '.actions[].target'"
+)]
 pub struct DriftArgs {
     /// Repository folder.
     #[arg(default_value = ".")]
     repo: PathBuf,
-    /// Output format.
+    /// Output format: markdown is for a pull-request comment or CI job summary.
     #[arg(long, value_enum, default_value = "text")]
-    output: OutputFormat,
+    output: PlanFormat,
     #[command(flatten)]
     lock: super::LockArgs,
 }
 
+/// How `plan` and `drift` print: `OutputFormat`, and Markdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
 pub async fn run_plan(a: PlanArgs, load: &LoadOptions) -> anyhow::Result<u8> {
     let format = a.output;
-    super::output::or_error_document(format, plan(a, load).await)
+    or_error_document(format, MarkdownTitle::Plan, plan(a, load).await)
 }
 
 pub async fn run_drift(a: DriftArgs, load: &LoadOptions) -> anyhow::Result<u8> {
     let format = a.output;
-    super::output::or_error_document(format, drift(a, load).await)
+    or_error_document(format, MarkdownTitle::Drift, drift(a, load).await)
+}
+
+/// A failure as a document on stdout too (JSON, Markdown): a CI job that
+/// posts stdout then says why there is no plan.
+fn or_error_document(format: PlanFormat, title: MarkdownTitle, r: anyhow::Result<u8>) -> anyhow::Result<u8> {
+    match (format, &r) {
+        (PlanFormat::Json, _) => super::output::or_error_document(OutputFormat::Json, r),
+        (PlanFormat::Markdown, Err(e)) => {
+            let mut doc = Vec::new();
+            crate::render::error_markdown(&super::output::error_info(e), &mut doc, title)?;
+            std::io::stdout().write_all(&doc)?;
+            r
+        }
+        _ => r,
+    }
 }
 
 async fn plan(a: PlanArgs, load: &LoadOptions) -> anyhow::Result<u8> {
@@ -66,12 +98,12 @@ async fn plan(a: PlanArgs, load: &LoadOptions) -> anyhow::Result<u8> {
     };
     match (a.output, &a.out) {
         // Saved first: a failure to save is then the one document on stdout.
-        (OutputFormat::Json, out) => {
+        (PlanFormat::Json | PlanFormat::Markdown, out) => {
             out.as_deref().map(save).transpose()?;
-            print(&plan, a.output)?;
+            print(&plan, a.output, MarkdownTitle::Plan)?;
         }
-        (OutputFormat::Text, out) => {
-            print(&plan, a.output)?;
+        (PlanFormat::Text, out) => {
+            print(&plan, a.output, MarkdownTitle::Plan)?;
             if let Some(out) = out {
                 save(out)?;
                 println!("Saved the plan to {}; apply it exactly with `berth apply {}`.", out.display(), out.display());
@@ -83,7 +115,7 @@ async fn plan(a: PlanArgs, load: &LoadOptions) -> anyhow::Result<u8> {
 
 async fn drift(a: DriftArgs, load: &LoadOptions) -> anyhow::Result<u8> {
     let plan = compute(&a.repo, load, PlanOptions::default(), &a.lock).await?;
-    print(&plan, a.output)?;
+    print(&plan, a.output, MarkdownTitle::Drift)?;
     Ok(exit_code(&plan, true))
 }
 
@@ -100,12 +132,18 @@ async fn compute(
     Ok(crate::pipeline::plan(&engine, &loaded, opts).await?)
 }
 
-pub(super) fn print(plan: &Plan, format: OutputFormat) -> anyhow::Result<()> {
+/// The plan in words on stdout (what apply and rollback show first).
+pub(super) fn print_text(plan: &Plan) -> anyhow::Result<()> {
+    print(plan, PlanFormat::Text, MarkdownTitle::Plan)
+}
+
+fn print(plan: &Plan, format: PlanFormat, title: MarkdownTitle) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut w = stdout.lock();
     match format {
-        OutputFormat::Text => plan_text(plan, &mut w, Style::detect(std::io::stdout().is_terminal()))?,
-        OutputFormat::Json => plan_json(plan, &mut w)?,
+        PlanFormat::Text => plan_text(plan, &mut w, Style::detect(std::io::stdout().is_terminal()))?,
+        PlanFormat::Json => plan_json(plan, &mut w)?,
+        PlanFormat::Markdown => plan_markdown(plan, &mut w, title)?,
     }
     w.flush()?;
     Ok(())

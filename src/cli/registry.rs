@@ -16,7 +16,8 @@ use zeroize::Zeroizing;
 #[command(after_help = "The login is stored in credentials/<server>.age (credentials/<app>-<server>.age with --app), \
 e.g. ghcr.io → credentials/ghcr-io.age; Docker Hub's names (docker.io, index.docker.io, registry-1.docker.io, \
 hub.docker.com, https://index.docker.io/v1/) are all stored as docker.io. Encrypted to berth.yaml `recipients:`; \
-nothing is sent to the registry.")]
+nothing is sent to the registry.\n\n\
+Examples:\n  echo \"$TOKEN\" | berth registry login ghcr.io bob --password-stdin\n  berth registry logout ghcr.io")]
 pub struct RegistryArgs {
     #[command(subcommand)]
     command: RegistryCommand,
@@ -25,6 +26,8 @@ pub struct RegistryArgs {
 #[derive(Debug, clap::Subcommand)]
 enum RegistryCommand {
     /// Store a registry login as an encrypted credential file.
+    #[command(after_help = "Examples:\n  echo \"$TOKEN\" | berth registry login ghcr.io bob --password-stdin\n  \
+berth registry login --app web registry.example.com:5000 deploy --password-stdin < token.txt")]
     Login {
         /// Registry server, e.g. ghcr.io, registry.example.com:5000, docker.io.
         server: String,
@@ -45,6 +48,9 @@ enum RegistryCommand {
         repo: RepoDir,
     },
     /// Delete a stored registry login (with --app, also the app's references to it).
+    #[command(
+        after_help = "Examples:\n  berth registry logout ghcr.io\n  berth registry logout --app web registry.example.com:5000"
+    )]
     Logout {
         server: String,
         #[arg(long, value_name = "APP")]

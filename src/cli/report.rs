@@ -36,7 +36,7 @@ pub async fn run(a: ReportArgs, load: &LoadOptions) -> anyhow::Result<u8> {
     let observed = match connect().await {
         Ok(engine) => crate::observe::Engine::observe(&engine, &loaded.desired.project).await.ok(),
         Err(e) => {
-            eprintln!("warning: deployed-tag and deployed-digest are empty: {e}");
+            tracing::warn!("deployed-tag and deployed-digest are empty: {e}");
             None
         }
     };

@@ -6,7 +6,7 @@
 //! next change of the app's image in the repository (a new build input, a
 //! new `image:`) ends it.
 
-use super::{connect, OutputFormat, EXIT_OK};
+use super::{connect, EXIT_OK};
 use crate::apply::ApplyOptions;
 use crate::observe::Engine;
 use crate::pipeline::{LoadOptions, PlanOptions};
@@ -79,7 +79,7 @@ impl Driver for Rollback {
         if again {
             eprintln!("The plan changed while waiting for the apply lock; this is the plan applied now:");
         }
-        super::plan::print(plan, OutputFormat::Text).map_err(|e| StepError::Driver(e.to_string()))
+        super::plan::print_text(plan).map_err(|e| StepError::Driver(e.to_string()))
     }
 
     fn decide(&self, _plan: &Plan) -> Result<Decision, StepError> {

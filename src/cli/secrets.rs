@@ -16,7 +16,8 @@ use zeroize::Zeroizing;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Recipients come from berth.yaml `recipients:` (age1… or ssh-ed25519 … public keys). \
 The identity that decrypts comes from --identity FILE, else $BERTH_AGE_KEY (the key itself), \
-else $BERTH_AGE_IDENTITY (a path), else ~/.config/berth/identity.txt.")]
+else $BERTH_AGE_IDENTITY (a path), else ~/.config/berth/identity.txt.\n\n\
+Examples:\n  berth secrets keygen\n  berth secrets encrypt db --from db.yaml\n  berth secrets edit db -C ./infra")]
 pub struct SecretsArgs {
     #[command(subcommand)]
     command: SecretsCommand,
@@ -33,6 +34,10 @@ pub struct RepoDir {
 #[derive(Debug, clap::Subcommand)]
 enum SecretsCommand {
     /// Make a new age identity (X25519) and print its public key.
+    #[command(
+        after_help = "Examples:\n  berth secrets keygen                 # writes ~/.config/berth/identity.txt\n  \
+berth secrets keygen --out - > key.txt   # for a CI secret (BERTH_AGE_KEY)"
+    )]
     Keygen {
         /// Where to write the identity; `-` prints it. Default: ~/.config/berth/identity.txt.
         #[arg(long, value_name = "FILE")]
@@ -42,6 +47,8 @@ enum SecretsCommand {
         force: bool,
     },
     /// Check a credential document (YAML) and write it encrypted to credentials/NAME.age.
+    #[command(after_help = "Examples:\n  berth secrets encrypt db --from db.yaml\n  \
+printf 'kind: env\\nvalues: {TOKEN: x}\\n' | berth secrets encrypt api-token -C ./infra")]
     Encrypt {
         /// Credential name: credentials/NAME.age.
         name: String,
@@ -52,18 +59,24 @@ enum SecretsCommand {
         repo: RepoDir,
     },
     /// Print credentials/NAME.age decrypted to stdout.
+    #[command(after_help = "Examples:\n  berth secrets decrypt db\n  berth secrets decrypt ghcr-io -C ./infra")]
     Decrypt {
         name: String,
         #[command(flatten)]
         repo: RepoDir,
     },
     /// Edit credentials/NAME.age in $VISUAL/$EDITOR (a new file starts from a template).
+    #[command(after_help = "Examples:\n  berth secrets edit db\n  EDITOR=nano berth secrets edit db -C ./infra")]
     Edit {
         name: String,
         #[command(flatten)]
         repo: RepoDir,
     },
     /// Re-encrypt every credentials/*.age to berth.yaml's current recipients.
+    #[command(
+        after_help = "Examples:\n  berth secrets rekey                  # after adding or removing a recipient in berth.yaml\n  \
+berth secrets rekey -C ./infra"
+    )]
     Rekey {
         #[command(flatten)]
         repo: RepoDir,

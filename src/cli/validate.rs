@@ -7,6 +7,8 @@ use crate::render::json::ValidateDocument;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  berth validate                       # the repository in the current folder\n  \
+berth validate ./infra --output json | jq -r '.error.diagnostics[] | \"\\(.file):\\(.line): \\(.message)\"'")]
 pub struct ValidateArgs {
     /// Repository folder.
     #[arg(default_value = ".")]

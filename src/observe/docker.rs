@@ -17,14 +17,16 @@ mod body;
 mod calls;
 mod files;
 mod images;
+use images::pulled;
 mod live;
 mod lock;
 mod ready;
+mod transfer;
 
 use super::timeouts;
 use super::{
     labels, BuildLog, BuildRequest, Engine, EngineError, Observed, ObservedContainer, ObservedNetwork, PullAuth,
-    ResourceUpdate, SecretEnv,
+    ResourceUpdate, SecretEnv, Transfer,
 };
 use crate::desired::{DesiredContainer, NetworkAttachment};
 use backon::Retryable;
@@ -254,7 +256,13 @@ impl Engine for DockerEngine {
         Ok(info.ncpu.and_then(|n| u32::try_from(n).ok()).unwrap_or(0))
     }
 
-    async fn pull(&self, image: &str, platform: Option<&str>, auth: Option<&PullAuth>) -> Result<(), EngineError> {
+    async fn pull(
+        &self,
+        image: &str,
+        platform: Option<&str>,
+        auth: Option<&PullAuth>,
+        transfer: Transfer,
+    ) -> Result<(), EngineError> {
         let mut opts = CreateImageOptionsBuilder::new().from_image(image);
         if let Some(p) = platform {
             opts = opts.platform(p);
@@ -268,7 +276,7 @@ impl Engine for DockerEngine {
         });
         let attempt = || async {
             let stream = self.docker.create_image(Some(opts.clone()), None, credentials.clone());
-            drain(stream).await
+            pulled(stream, &transfer).await
         };
         attempt
             .retry(backoff())

@@ -353,6 +353,10 @@ pub struct BuildRequest {
 /// Receives build output line by line, as it comes (progress on a TTY).
 pub type BuildLog = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
+/// Receives a pull's progress as it moves: bytes moved and bytes known so
+/// far, over the layers that are downloaded.
+pub type Transfer = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
+
 /// Secret env values, resolved at apply time and handed over in memory.
 pub type SecretEnv = BTreeMap<String, String>;
 
@@ -426,7 +430,13 @@ pub trait Engine: Send + Sync {
     /// How many CPUs the engine has.
     async fn cpus(&self) -> Result<u32, EngineError>;
     /// Pull an image (optionally for a platform), with credentials in memory.
-    async fn pull(&self, image: &str, platform: Option<&str>, auth: Option<&PullAuth>) -> Result<(), EngineError>;
+    async fn pull(
+        &self,
+        image: &str,
+        platform: Option<&str>,
+        auth: Option<&PullAuth>,
+        transfer: Transfer,
+    ) -> Result<(), EngineError>;
     /// The local image id of a reference, if present.
     async fn image_id(&self, image: &str) -> Result<Option<String>, EngineError>;
     /// Create (not start) a container with berth's labels, attached to its

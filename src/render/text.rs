@@ -1,7 +1,7 @@
 //! The text plan: one line per action with its symbol and reason, then the
 //! field-level changes indented; a summary line last (SPEC §3.4).
 
-use crate::plan::{ActionDetail, ActionKind, FieldChange, Plan};
+use crate::plan::{Action, ActionDetail, ActionKind, FieldChange, Plan};
 use std::io::{self, Write};
 
 /// Whether to use ANSI colors (only on a TTY, never with NO_COLOR).
@@ -57,57 +57,82 @@ pub fn plan_text(plan: &Plan, w: &mut dyn Write, style: Style) -> io::Result<()>
         writeln!(w)?;
     }
     for a in &plan.actions {
-        let head = format!("{} {} {}", a.symbol(), a.kind.verb(), a.target);
-        write!(w, "{} ({})", style.paint(color(a.symbol()), &head), a.reason)?;
-        if let ActionDetail::Replace { strategy, order_reason, .. } = &a.detail {
-            write!(w, " ({}: {order_reason})", strategy.as_str())?;
-        }
-        writeln!(w)?;
-        // Creates, builds and pushes list the values they set; replaces show old → new.
-        let values = matches!(a.kind, ActionKind::Create | ActionKind::Build | ActionKind::Push | ActionKind::Pull);
-        for c in &a.changes {
-            write_change(w, c, values)?;
-        }
+        write_action(w, a, style)?;
     }
     if !plan.actions.is_empty() {
         writeln!(w)?;
     }
-    if plan.actions.is_empty() {
-        if plan.unpruned > 0 {
-            writeln!(w, "No changes planned: the repository yields no apps, and the engine still runs {} of the project's container(s).", plan.unpruned)?;
-        } else if !plan.is_incomplete() {
-            writeln!(w, "No changes. The engine matches the repository.")?;
-        }
-    } else {
-        let s = &plan.summary;
-        writeln!(
-            w,
-            "Plan: {} to build, {} to pull, {} to push, {} to create, {} to replace, {} to remove.",
-            s.build, s.pull, s.push, s.create, s.replace, s.remove
-        )?;
-        // The line above is the contract's; what it has no words for follows.
-        let count = |f: fn(&ActionDetail) -> bool| plan.actions.iter().filter(|a| f(&a.detail)).count();
-        let also: Vec<String> = [
-            (s.update, "container", "to update in place"),
-            (count(|d| matches!(d, ActionDetail::CreateNetwork { .. })), "network", "to create"),
-            (count(|d| matches!(d, ActionDetail::CreateVolume { .. })), "volume", "to create"),
-            (count(|d| matches!(d, ActionDetail::RemoveNetwork { .. })), "network", "to remove"),
-        ]
-        .into_iter()
-        .filter(|(n, ..)| *n > 0)
-        .map(|(n, what, to)| format!("{n} {what}{} {to}", if n == 1 { "" } else { "s" }))
-        .collect();
-        if !also.is_empty() {
-            writeln!(w, "Also: {}.", also.join(", "))?;
-        }
+    for line in summary(plan) {
+        writeln!(w, "{line}")?;
     }
     // Last, so it is the line one reads: nothing of the above will happen.
-    if !plan.errors.is_empty() {
-        writeln!(w, "Plan refused: {} error(s); nothing will be applied.", plan.errors.len())?;
-    } else if plan.is_incomplete() {
-        writeln!(w, "Plan incomplete: {} part(s) unknown; nothing will be applied.", plan.unknowns.len())?;
+    if let Some(line) = verdict(plan) {
+        writeln!(w, "{line}")?;
     }
     Ok(())
+}
+
+/// One action: its line (symbol, verb, target, reason), then its field
+/// changes indented, secret values only as `(sensitive …)`.
+pub(super) fn write_action(w: &mut dyn Write, a: &Action, style: Style) -> io::Result<()> {
+    let head = format!("{} {} {}", a.symbol(), a.kind.verb(), a.target);
+    write!(w, "{} ({})", style.paint(color(a.symbol()), &head), a.reason)?;
+    if let ActionDetail::Replace { strategy, order_reason, .. } = &a.detail {
+        write!(w, " ({}: {order_reason})", strategy.as_str())?;
+    }
+    writeln!(w)?;
+    // Creates, builds and pushes list the values they set; replaces show old → new.
+    let values = matches!(a.kind, ActionKind::Create | ActionKind::Build | ActionKind::Push | ActionKind::Pull);
+    for c in &a.changes {
+        write_change(w, c, values)?;
+    }
+    Ok(())
+}
+
+/// The summary: `Plan: N to build, …` and `Also: …`, or why there is
+/// nothing to do.
+pub(super) fn summary(plan: &Plan) -> Vec<String> {
+    let mut lines = Vec::new();
+    if plan.actions.is_empty() {
+        if plan.unpruned > 0 {
+            lines.push(format!("No changes planned: the repository yields no apps, and the engine still runs {} of the project's container(s).", plan.unpruned));
+        } else if !plan.is_incomplete() {
+            lines.push("No changes. The engine matches the repository.".to_string());
+        }
+        return lines;
+    }
+    let s = &plan.summary;
+    lines.push(format!(
+        "Plan: {} to build, {} to pull, {} to push, {} to create, {} to replace, {} to remove.",
+        s.build, s.pull, s.push, s.create, s.replace, s.remove
+    ));
+    // The line above is the contract's; what it has no words for follows.
+    let count = |f: fn(&ActionDetail) -> bool| plan.actions.iter().filter(|a| f(&a.detail)).count();
+    let also: Vec<String> = [
+        (s.update, "container", "to update in place"),
+        (count(|d| matches!(d, ActionDetail::CreateNetwork { .. })), "network", "to create"),
+        (count(|d| matches!(d, ActionDetail::CreateVolume { .. })), "volume", "to create"),
+        (count(|d| matches!(d, ActionDetail::RemoveNetwork { .. })), "network", "to remove"),
+    ]
+    .into_iter()
+    .filter(|(n, ..)| *n > 0)
+    .map(|(n, what, to)| format!("{n} {what}{} {to}", if n == 1 { "" } else { "s" }))
+    .collect();
+    if !also.is_empty() {
+        lines.push(format!("Also: {}.", also.join(", ")));
+    }
+    lines
+}
+
+/// Why nothing of the plan will happen, when it will not.
+pub(super) fn verdict(plan: &Plan) -> Option<String> {
+    if !plan.errors.is_empty() {
+        Some(format!("Plan refused: {} error(s); nothing will be applied.", plan.errors.len()))
+    } else if plan.is_incomplete() {
+        Some(format!("Plan incomplete: {} part(s) unknown; nothing will be applied.", plan.unknowns.len()))
+    } else {
+        None
+    }
 }
 
 fn write_change(w: &mut dyn Write, c: &FieldChange, create: bool) -> io::Result<()> {

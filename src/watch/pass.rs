@@ -474,7 +474,9 @@ impl Driver for WatchDriver {
             crate::apply::Event::Skipped { kind, target, why } => {
                 tracing::info!("skipped {} {target}: {why}", kind.verb())
             }
-            crate::apply::Event::Started { .. } | crate::apply::Event::Output { .. } => {}
+            crate::apply::Event::Started { .. }
+            | crate::apply::Event::Output { .. }
+            | crate::apply::Event::Transfer { .. } => {}
         })
     }
 }

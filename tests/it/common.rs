@@ -1237,3 +1237,8 @@ pub fn age_encrypt(repo: &TestRepo, name: &str, public: &str, plaintext: &str) {
     child.stdin.take().unwrap().write_all(plaintext.as_bytes()).unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+/// A pull's progress, unwatched (`Engine::pull` called directly).
+pub fn no_transfer() -> berth::observe::Transfer {
+    std::sync::Arc::new(|_, _| {})
+}

@@ -266,19 +266,22 @@ async fn pull_from_a_private_registry_with_credentials_in_memory() {
     assert_eq!(engine.image_id(&pushed).await.expect("image_id"), None);
 
     // Without credentials: refused, and the error names the image.
-    let err = engine.pull(&pushed, None, None).await.expect_err("needs auth");
+    let err = engine.pull(&pushed, None, None, crate::common::no_transfer()).await.expect_err("needs auth");
     let EngineError::Pull { image, message } = &err else { panic!("expected Pull, got {err:?}") };
     assert_eq!(image, &pushed);
     assert!(!message.is_empty());
 
     // Wrong password: refused, the password is not echoed.
     let wrong = PullAuth { server: registry.host(), username: "bob".into(), password: "wrong-pa55".into() };
-    let err = engine.pull(&pushed, None, Some(&wrong)).await.expect_err("bad password");
+    let err = engine.pull(&pushed, None, Some(&wrong), crate::common::no_transfer()).await.expect_err("bad password");
     assert!(err.to_string().starts_with(&format!("failed to pull {pushed}:")), "{err}");
     assert!(!err.to_string().contains("wrong-pa55"), "{err}");
 
     let auth = PullAuth { server: registry.host(), username: "bob".into(), password: "pull-pa55".into() };
-    engine.pull(&pushed, Some(&host_platform()), Some(&auth)).await.expect("pull with credentials");
+    engine
+        .pull(&pushed, Some(&host_platform()), Some(&auth), crate::common::no_transfer())
+        .await
+        .expect("pull with credentials");
     let id = engine.image_id(&pushed).await.expect("image_id").expect("pulled image is present");
     assert_eq!(id, docker_ok(&["image", "inspect", "--format", "{{.Id}}", "busybox:1.37"]));
     docker(&["rmi", &pushed]);
@@ -297,7 +300,7 @@ fn host_platform() -> String {
 async fn pull_from_an_unreachable_registry_names_the_image() {
     let engine = engine().await;
     let image = format!("127.0.0.1:{}/nothing/here:1", free_port());
-    let err = engine.pull(&image, None, None).await.expect_err("nothing listens");
+    let err = engine.pull(&image, None, None, crate::common::no_transfer()).await.expect_err("nothing listens");
     assert!(err.to_string().starts_with(&format!("failed to pull {image}:")), "{err}");
 }
 
@@ -349,4 +352,31 @@ fn test_repo_writes_files_and_cleans_up_its_project() {
     drop(repo);
     assert!(containers(&project).is_empty(), "containers left behind");
     assert!(!docker(&["volume", "inspect", &volume]).status.success(), "volume left behind");
+}
+
+#[tokio::test]
+async fn a_pull_reports_the_bytes_it_moves() {
+    let engine = engine().await;
+    let registry = LocalRegistry::start();
+    // One layer of random bytes no other image shares: it must be downloaded.
+    let dir = tempfile::tempdir().unwrap();
+    let blob: Vec<u8> = (0..1 << 20).map(|_| rand::random::<u8>()).collect();
+    std::fs::write(dir.path().join("blob"), blob).unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\nCOPY blob /blob\n").unwrap();
+    let local = format!("{}:1", unique_project("transfer"));
+    docker_ok(&["build", "-q", "-t", &local, dir.path().to_str().unwrap()]);
+    let pushed = registry.push(&local, "transfer/blob:1", None);
+    docker_ok(&["rmi", &local, &pushed]);
+
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let transfer: berth::observe::Transfer =
+        std::sync::Arc::new(move |moved, known| sink.lock().unwrap().push((moved, known)));
+    engine.pull(&pushed, None, None, transfer).await.expect("pull");
+    docker(&["rmi", &pushed]);
+    let seen = seen.lock().unwrap().clone();
+    let &(moved, known) = seen.last().unwrap_or_else(|| panic!("no progress reported"));
+    assert_eq!(moved, known, "the pull ends with every byte moved: {seen:?}");
+    assert!(known > 500_000, "the random layer is counted: {seen:?}");
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "bytes only grow: {seen:?}");
 }

@@ -9,6 +9,7 @@ mod common;
 
 mod bad_input;
 mod builds;
+mod ci_templates;
 mod command_line;
 mod conflicts;
 mod credentials;
@@ -19,6 +20,7 @@ mod live_drift;
 mod lock;
 mod machine;
 mod network;
+mod operator;
 mod pull_policy;
 mod registry;
 mod registry_push;

@@ -93,7 +93,7 @@ async fn digest_by_head_equals_the_pushed_and_the_pulled_digest_and_fetches_no_l
 
     let engine = DockerEngine::connect().await.expect("DockerEngine::connect");
     let _untag = Untag(image.clone());
-    engine.pull(&image, None, None).await.expect("engine pull");
+    engine.pull(&image, None, None, crate::common::no_transfer()).await.expect("engine pull");
     assert!(
         repo_digests(&image).contains(&format!("{}@{digest}", pushed.repository)),
         "RepoDigests {:?} lack {digest}",
@@ -167,11 +167,11 @@ async fn engine_pulls_from_the_token_registry_with_in_memory_credentials() {
     let _untag = Untag(image.clone());
 
     let wrong = PullAuth { server: reg.host(), username: USER.into(), password: WRONG.into() };
-    let e = engine.pull(&image, None, Some(&wrong)).await.unwrap_err();
+    let e = engine.pull(&image, None, Some(&wrong), crate::common::no_transfer()).await.unwrap_err();
     assert!(!e.to_string().contains(WRONG), "{e}");
 
     let auth = PullAuth { server: reg.host(), username: USER.into(), password: PASSWORD.into() };
-    engine.pull(&image, None, Some(&auth)).await.expect("engine pull with credentials");
+    engine.pull(&image, None, Some(&auth), crate::common::no_transfer()).await.expect("engine pull with credentials");
     assert!(repo_digests(&image).contains(&format!("{}@{}", pushed.repository, pushed.digest)));
     assert!(
         reg.token_requests()
@@ -250,7 +250,10 @@ async fn engine_pulls_from_the_tls_registry_with_in_memory_credentials() {
     let _untag = Untag(image.clone());
 
     let auth = PullAuth { server: reg.host(), username: USER.into(), password: PASSWORD.into() };
-    engine.pull(&image, None, Some(&auth)).await.expect("engine pull over TLS with credentials");
+    engine
+        .pull(&image, None, Some(&auth), crate::common::no_transfer())
+        .await
+        .expect("engine pull over TLS with credentials");
     assert!(repo_digests(&image).contains(&format!("{}@{}", pushed.repository, pushed.digest)));
     assert_eq!(config_before, docker_config(), "~/.docker/config.json changed");
 }
@@ -265,7 +268,10 @@ async fn engine_does_not_verify_tls_on_loopback_registries() {
     let image = pushed.reference.clone();
     let engine = DockerEngine::connect().await.expect("DockerEngine::connect");
     let _untag = Untag(image.clone());
-    engine.pull(&image, None, None).await.expect("the engine pulls without knowing the CA");
+    engine
+        .pull(&image, None, None, crate::common::no_transfer())
+        .await
+        .expect("the engine pulls without knowing the CA");
     assert!(reg
         .requests()
         .iter()

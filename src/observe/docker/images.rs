@@ -12,15 +12,16 @@
 //! up to the build idle timeout once its context is sent.
 
 use super::calls::{next_or_idle, Progress};
+use super::transfer::Layers;
 use super::DockerEngine;
 use super::{backoff, call, describe, is_transient, is_transient_registry_message, read, status, unreached};
 use crate::observe::timeouts;
-use crate::observe::{BuildLog, BuildRequest, EngineError, PullAuth};
+use crate::observe::{BuildLog, BuildRequest, EngineError, PullAuth, Transfer};
 use crate::spec::values::{image_registry, normalize_server};
 use backon::Retryable;
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
-use bollard::models::{BuildInfo, PushImageInfo};
+use bollard::models::{BuildInfo, CreateImageInfo, PushImageInfo};
 use bollard::query_parameters::{BuildImageOptionsBuilder, PushImageOptionsBuilder, TagImageOptionsBuilder};
 use futures_util::{Stream, StreamExt};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -435,6 +436,7 @@ pub(super) async fn push(e: &DockerEngine, image: &str, auth: Option<&PullAuth>)
 async fn pushed_digest(
     stream: impl Stream<Item = Result<PushImageInfo, BollardError>>,
 ) -> Result<Option<String>, BollardError> {
+    // (bollard's push messages carry no layer id: no byte counts here.)
     futures_util::pin_mut!(stream);
     let mut digest = None;
     let progress = Progress::new(timeouts::current().engine);
@@ -444,6 +446,27 @@ async fn pushed_digest(
         }
     }
     Ok(digest)
+}
+
+/// Drains a pull's progress stream, surfacing the first error in it and
+/// reporting the bytes moved.
+pub(super) async fn pulled(
+    stream: impl Stream<Item = Result<CreateImageInfo, BollardError>>,
+    transfer: &Transfer,
+) -> Result<(), BollardError> {
+    futures_util::pin_mut!(stream);
+    let mut layers = Layers::default();
+    let progress = Progress::new(timeouts::current().engine);
+    while let Some(item) = next_or_idle(&mut stream, &progress).await? {
+        let item = item?;
+        let detail = item.progress_detail.as_ref();
+        let (current, total) = (detail.and_then(|d| d.current), detail.and_then(|d| d.total));
+        if layers.update(item.id.as_deref(), item.status.as_deref(), current, total) {
+            let (moved, known) = layers.sum();
+            transfer(moved, known);
+        }
+    }
+    Ok(())
 }
 
 /// `1: digest: sha256:ab… size: 527` → `sha256:ab…`.
