@@ -120,8 +120,8 @@ async fn locked(
 
     // Secret values come from memory, checked against the plan's fingerprints.
     let (secrets, registry, root) = match start {
-        Start::Repo(l) => (l.apply_secrets(&plan)?, crate::pipeline::registry_client(&l.repo), &l.repo.root),
-        Start::Saved(s) => (s.secrets(load)?, s.registry(), &s.root),
+        Start::Repo(l) => (l.apply_secrets(&plan)?, crate::pipeline::registry_client(&l.repo), &l.repo.tree),
+        Start::Saved(s) => (s.secrets(load)?, s.registry(), &s.tree),
     };
     let targets = crate::pipeline::targets(engine, registry, root);
     let opts = ApplyOptions { parallelism: a.parallelism as usize };

@@ -99,7 +99,7 @@ async fn locked(
     if !plan.is_empty() {
         let secrets = loaded.apply_secrets(&plan)?;
         let registry = crate::pipeline::registry_client(&loaded.repo);
-        let targets = crate::pipeline::targets(engine, registry, &loaded.repo.root);
+        let targets = crate::pipeline::targets(engine, registry, &loaded.repo.tree);
         let opts = ApplyOptions { parallelism: a.parallelism as usize };
         let outcome = super::apply::carry_out(&targets, &plan, &secrets, &opts, None).await;
         code = super::apply::report(&outcome);

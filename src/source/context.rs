@@ -2,7 +2,8 @@
 //! tar that carries them.
 //!
 //! A build's context is the committed git tree of `build.context` at HEAD
-//! (SPEC §3.3), read from git objects by id; its content id (`content`) is
+//! (SPEC §3.3) — or, for a snapshot read from a commit (`Origin::Commit`),
+//! at that commit, with no working tree at all — read from git objects by id; its content id (`content`) is
 //! a hash over the paths, modes and blob ids of the files sent, so commits
 //! elsewhere, merges, cherry-picks and shallow clones never change it.
 //! Uncommitted changes among the files sent (modified, staged, deleted, or
@@ -17,6 +18,8 @@ use futures_util::Stream;
 use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+
+use super::Origin;
 
 mod content;
 mod dockerignore;
@@ -105,7 +108,16 @@ pub fn context_version(root: &Path, context: &str) -> Result<ContextVersion, Con
 /// Dockerfile is always sent, even when `.dockerignore` excludes it, so it
 /// is always hashed.
 pub fn context_version_with(root: &Path, context: &str, dockerfile: &str) -> Result<ContextVersion, ContextError> {
-    let ctx = Ctx::new(root, context)?;
+    version_at(&Origin::WorkTree { root: root.to_path_buf() }, context, dockerfile)
+}
+
+/// [`context_version_with`] of a snapshot's origin: a commit's context is
+/// its tree in that commit, clean by definition.
+pub(super) fn version_at(origin: &Origin, context: &str, dockerfile: &str) -> Result<ContextVersion, ContextError> {
+    let ctx = Ctx::at(origin, context)?;
+    if let Origin::Commit { commit, .. } = origin {
+        return ctx.commit_version(commit, dockerfile);
+    }
     let dockerfile = ctx.dockerfile(dockerfile)?;
     let dir = ctx.disk_dir()?;
     let working = |why: String, files: Vec<String>| ctx.working_tree(&dir, &dockerfile, why, files);
@@ -198,7 +210,18 @@ pub fn context_tar(
     dockerfile: &str,
     version: &ContextVersion,
 ) -> Result<ContextStream, ContextError> {
-    let ctx = Ctx::new(root, context)?;
+    tar_at(&Origin::WorkTree { root: root.to_path_buf() }, context, dockerfile, version)
+}
+
+/// [`context_tar`] from a snapshot's origin. From a commit, only committed
+/// versions can be sent: there is no working tree.
+pub(super) fn tar_at(
+    origin: &Origin,
+    context: &str,
+    dockerfile: &str,
+    version: &ContextVersion,
+) -> Result<ContextStream, ContextError> {
+    let ctx = Ctx::at(origin, context)?;
     let dockerfile = ctx.dockerfile(dockerfile)?;
     let changed = || ContextError::Changed { context: ctx.name.clone(), planned: short(&version.content) };
     let spawned = match &version.from {
@@ -239,14 +262,22 @@ fn short(hash: &str) -> String {
     hash[..identity::TAG_LEN.min(hash.len())].to_string()
 }
 
-/// A context folder: the repository root and the folder's components.
+/// A context folder: the repository and the folder's components.
 struct Ctx {
     /// The context as given, for messages.
     name: String,
-    /// Canonical repository root.
-    root: PathBuf,
-    /// Normalized components below `root`; empty for the root itself.
+    base: Base,
+    /// Normalized components below the repository's folder; empty for the folder itself.
     parts: Vec<String>,
+}
+
+/// Where the repository's files are.
+enum Base {
+    /// A canonical folder on disk, perhaps in a git work tree.
+    Disk(PathBuf),
+    /// A folder (components below the top) of a git repository's commits,
+    /// opened at `git_dir`: no working tree.
+    Git { git_dir: PathBuf, folder: Vec<String> },
 }
 
 /// The git repository holding the root, and the context's path in it
@@ -258,6 +289,16 @@ struct Git {
 
 impl Ctx {
     fn new(root: &Path, context: &str) -> Result<Self, ContextError> {
+        let parts = Self::parts(context)?;
+        let root = root.canonicalize().map_err(|e| ContextError::Read {
+            context: context.to_string(),
+            message: format!("{}: {e}", root.display()),
+        })?;
+        Ok(Ctx { name: context.to_string(), base: Base::Disk(root), parts })
+    }
+
+    /// The context's normalized components; it must stay inside.
+    fn parts(context: &str) -> Result<Vec<String>, ContextError> {
         let invalid =
             |problem: &str| ContextError::Invalid { context: context.to_string(), problem: problem.to_string() };
         if context.starts_with('/') {
@@ -275,11 +316,33 @@ impl Ctx {
                 _ => parts.push(part.to_string()),
             }
         }
-        let root = root.canonicalize().map_err(|e| ContextError::Read {
-            context: context.to_string(),
-            message: format!("{}: {e}", root.display()),
-        })?;
-        Ok(Ctx { name: context.to_string(), root, parts })
+        Ok(parts)
+    }
+
+    fn at(origin: &Origin, context: &str) -> Result<Self, ContextError> {
+        match origin {
+            Origin::WorkTree { root } => Ctx::new(root, context),
+            Origin::Commit { git_dir, folder, .. } => Ok(Ctx {
+                name: context.to_string(),
+                base: Base::Git { git_dir: git_dir.clone(), folder: super::tree::components(folder) },
+                parts: Self::parts(context)?,
+            }),
+        }
+    }
+
+    /// The version of the context in `commit`, from its tree alone.
+    fn commit_version(&self, commit: &str, dockerfile: &str) -> Result<ContextVersion, ContextError> {
+        let dockerfile = self.dockerfile(dockerfile)?;
+        let (repo, folder) = self.commit_folder(commit)?;
+        let tree = repo.find_tree(folder).map_err(|e| self.git_error(e))?;
+        let entries = self.tree_entries(&repo, &tree, &dockerfile)?;
+        let hashed = tar::hash_entries(&entries, &dockerfile).map_err(|e| self.read_error(e.to_string()))?;
+        Ok(ContextVersion {
+            from: ContextFrom::Commit { commit: commit.to_string() },
+            content: hashed.content,
+            dockerfile_blob: hashed.dockerfile_blob,
+            other_files: hashed.other_files,
+        })
     }
 
     fn display(&self) -> String {
@@ -313,13 +376,21 @@ impl Ctx {
 
     /// The folder on disk (canonical), which must stay inside the root.
     fn disk_dir(&self) -> Result<PathBuf, ContextError> {
-        let joined = self.parts.iter().fold(self.root.clone(), |p, c| p.join(c));
+        let root = match &self.base {
+            Base::Disk(root) => root,
+            Base::Git { .. } => {
+                return Err(self.read_error(
+                    "its files are not committed, and the repository is read from a commit: there is no working tree to send them from; run `berth plan` again",
+                ))
+            }
+        };
+        let joined = self.parts.iter().fold(root.clone(), |p, c| p.join(c));
         let dir = match joined.canonicalize() {
             Ok(dir) => dir,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(self.invalid("does not exist")),
             Err(e) => return Err(self.read_error(format!("{}: {e}", joined.display()))),
         };
-        if !dir.starts_with(&self.root) {
+        if !dir.starts_with(root) {
             return Err(self.invalid(THROUGH_SYMLINK));
         }
         if !dir.is_dir() {
@@ -328,11 +399,19 @@ impl Ctx {
         Ok(dir)
     }
 
-    /// The git repository whose work tree holds the root, if any.
+    /// The git repository whose work tree holds the root (or whose
+    /// commits hold it), if any.
     fn open_git(&self) -> Option<Git> {
-        let repo = git2::Repository::discover(&self.root).ok()?;
+        let root = match &self.base {
+            Base::Disk(root) => root,
+            Base::Git { git_dir, folder } => {
+                let repo = git2::Repository::open(git_dir).ok()?;
+                return Some(Git { repo, path: folder.iter().chain(&self.parts).cloned().collect() });
+            }
+        };
+        let repo = git2::Repository::discover(root).ok()?;
         let workdir = repo.workdir()?.canonicalize().ok()?;
-        let below = self.root.strip_prefix(&workdir).ok()?;
+        let below = root.strip_prefix(&workdir).ok()?;
         let mut path = Vec::new();
         for c in below.components() {
             path.push(c.as_os_str().to_str()?.to_string());
