@@ -16,7 +16,7 @@
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-
+pub mod remote;
 mod revision;
 #[cfg(test)]
 mod tests;
