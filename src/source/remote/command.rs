@@ -109,7 +109,9 @@ impl Remote {
     /// The environment git runs in: only what berth sets.
     fn environment(&self, cmd: &mut Command) {
         for (key, _) in std::env::vars_os() {
-            if key.to_str().is_some_and(|k| k.starts_with("GIT_")) {
+            // Which CAs to trust is the host's setup, kept; nothing else of git's.
+            let kept = |k: &str| matches!(k, "GIT_SSL_CAINFO" | "GIT_SSL_CAPATH");
+            if key.to_str().is_some_and(|k| k.starts_with("GIT_") && !kept(k)) {
                 cmd.env_remove(key);
             }
         }
@@ -243,5 +245,78 @@ pub(super) fn classify(stderr: &str) -> GitErrorKind {
         GitErrorKind::Permanent
     } else {
         GitErrorKind::Transient
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::remote::GitAuth;
+    use secrecy::SecretString;
+
+    #[test]
+    fn ssh_checks_host_keys_offers_one_key_and_quotes_paths() {
+        let auth = GitAuth {
+            ssh_key: Some("/keys/deploy key".into()),
+            known_hosts: Some("/etc/berth/known hosts".into()),
+            ..Default::default()
+        };
+        let r = Remote::new("git@host:org/infra.git", "main", auth, std::path::Path::new("/cache")).unwrap();
+        let words = shell_words::split(&r.ssh_command()).unwrap();
+        for expected in [
+            "BatchMode=yes",
+            "StrictHostKeyChecking=yes",
+            "UserKnownHostsFile=/etc/berth/known hosts",
+            "/keys/deploy key",
+            "IdentitiesOnly=yes",
+        ] {
+            assert!(words.iter().any(|w| w == expected), "{expected} in {words:?}");
+        }
+        assert_eq!(words[0], "ssh");
+    }
+
+    #[test]
+    fn the_token_goes_in_a_header_with_the_urls_user() {
+        let token = |url: &str| {
+            let auth = GitAuth { token: Some(SecretString::from("t0k".to_string())), ..Default::default() };
+            let r = Remote::new(url, "main", auth, std::path::Path::new("/cache")).unwrap();
+            let header = r.auth_header().unwrap();
+            let basic = header.strip_prefix("Authorization: Basic ").unwrap();
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(basic).unwrap()).unwrap()
+        };
+        assert_eq!(token("https://host/org/infra.git"), "x-access-token:t0k");
+        assert_eq!(token("https://oauth2@gitlab.example/org/infra.git"), "oauth2:t0k");
+    }
+
+    #[test]
+    fn failures_are_sorted_by_what_git_said() {
+        for (stderr, kind) in [
+            ("fatal: could not read Username for 'https://h': terminal prompts disabled", GitErrorKind::Auth),
+            (
+                "remote: Invalid username or password.\nfatal: Authentication failed for 'https://h/x.git/'",
+                GitErrorKind::Auth,
+            ),
+            ("fatal: unable to access 'https://h/x.git/': The requested URL returned error: 403", GitErrorKind::Auth),
+            (
+                "git@h: Permission denied (publickey).\nfatal: Could not read from remote repository.",
+                GitErrorKind::Auth,
+            ),
+            ("Host key verification failed.\nfatal: Could not read from remote repository.", GitErrorKind::Auth),
+            ("remote: Repository not found.\nfatal: repository 'https://h/x.git/' not found", GitErrorKind::NotFound),
+            ("fatal: couldn't find remote ref refs/heads/nope", GitErrorKind::NotFound),
+            (
+                "fatal: unable to access 'https://h/x.git/': The requested URL returned error: 502",
+                GitErrorKind::Transient,
+            ),
+            ("fatal: unable to access 'https://h/': Could not resolve host: h", GitErrorKind::Transient),
+            (
+                "ssh: connect to host h port 22: Connection refused\nfatal: Could not read from remote repository.",
+                GitErrorKind::Transient,
+            ),
+            ("error: RPC failed; HTTP 429 curl 22\nfatal: expected flush after ref listing", GitErrorKind::Transient),
+            ("fatal: transport 'ext' not allowed", GitErrorKind::Permanent),
+        ] {
+            assert_eq!(classify(stderr), kind, "{stderr}");
+        }
     }
 }

@@ -83,8 +83,12 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for `fetch` (a first fetch brings the whole history).
 const FETCH_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Where berth keeps remote mirrors: `<state dir>/remotes`.
+pub fn default_cache_dir() -> PathBuf {
+    crate::state::state_dir().join("remotes")
+}
+
 /// One branch of a remote repository, and its mirror.
-#[derive(Debug)]
 pub struct Remote {
     url: String,
     branch: String,
@@ -94,10 +98,22 @@ pub struct Remote {
     fetch_timeout: Duration,
 }
 
+impl std::fmt::Debug for Remote {
+    // By hand: the URL may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote")
+            .field("url", &self.url())
+            .field("branch", &self.branch)
+            .field("auth", &self.auth)
+            .field("mirror", &self.mirror)
+            .finish()
+    }
+}
+
 impl Remote {
     /// Follow `branch` of `url` (https, ssh, `git@host:path`, file://, or
-    /// a path), keeping its mirror in `cache_dir` (berth passes
-    /// `<state dir>/remotes`) under a name made from a hash of the URL.
+    /// a path), keeping its mirror in `cache_dir` ([`default_cache_dir`]
+    /// for berth) under a name made from a hash of the URL.
     /// Nothing is read or written yet.
     pub fn new(url: &str, branch: &str, auth: GitAuth, cache_dir: &Path) -> Result<Remote, GitError> {
         let shown = display_url(url);
