@@ -185,7 +185,7 @@ fn commit_kind(git_dir: &Path, folder: &str, commit: &str, rel: &str) -> Result<
 }
 
 /// A `/`-separated path's parts, without empty ones and `.`.
-pub(super) fn components(path: &str) -> Vec<String> {
+pub(in crate::source) fn components(path: &str) -> Vec<String> {
     path.split('/').filter(|p| !p.is_empty() && *p != ".").map(String::from).collect()
 }
 
