@@ -15,7 +15,7 @@ pub type Report = BTreeMap<String, BTreeMap<String, String>>;
 pub fn report(loaded: &Loaded, observed: Option<&Observed>) -> Report {
     let repo = &loaded.repo;
     let explicit = repo.settings.credentials.as_ref().and_then(|c| c.default.as_ref()).map(|d| d.value.as_str());
-    let order = crate::source::credentials_added_order(&repo.root);
+    let order = repo.tree.credentials_added_order();
     let default = crate::resolve::credentials::default_credential(explicit, &loaded.credentials, order.as_deref());
     let mut out = Report::new();
     for (file, app) in repo.apps.iter().zip(&loaded.desired.apps) {

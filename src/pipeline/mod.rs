@@ -11,7 +11,7 @@ use crate::observe::{Engine, EngineError, Observed, RemoteDigest};
 use crate::plan::diff::DiffOptions;
 use crate::plan::{Plan, Queries};
 use crate::secrets::Credentials;
-use crate::source::SourceError;
+use crate::source::{Snapshot, SourceError, Tree};
 use crate::spec::Repo;
 use futures_util::future::join_all;
 use secrecy::ExposeSecret;
@@ -62,17 +62,24 @@ pub enum PipelineError {
     Checkout { dir: PathBuf, why: String, hint: String },
 }
 
-/// source → spec + secrets → resolve. Every problem of every file is
-/// reported at once, credential files included.
+/// [`load_snapshot`] of the working tree at `path`.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
-    let snapshot = crate::source::read_working_tree(path)?;
+    load_snapshot(&crate::source::read_working_tree(path)?, opts)
+}
+
+/// spec + secrets → resolve, from a snapshot (a working tree, or a
+/// commit). Build contexts and mounted folders are versioned from the
+/// snapshot's tree: a commit's from its git tree. Every problem of every
+/// file is reported at once, credential files included. Blocking (git,
+/// and a working tree's files).
+pub fn load_snapshot(snapshot: &Snapshot, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
     let content = snapshot.content_hash();
-    let spec = crate::spec::load(&snapshot);
+    let spec = crate::spec::load(snapshot);
     let recipients: Vec<String> = match &spec {
         Ok(repo) => repo.settings.recipients.iter().map(|r| r.value.clone()).collect(),
         Err(_) => Vec::new(),
     };
-    let credentials = decrypt(&snapshot, opts, &recipients);
+    let credentials = decrypt(snapshot, opts, &recipients);
     let (repo, credentials) = match (spec, credentials) {
         (Ok(r), Ok(c)) => (r, c),
         (spec, creds) => {
@@ -83,18 +90,18 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
     };
     let (fingerprint_key, key_source) =
         crate::state::fingerprint_key(credentials.fingerprint_key()).map_err(PipelineError::FingerprintKey)?;
+    let tree = &snapshot.tree;
     let contexts = crate::resolve::build_contexts(&repo)
         .into_iter()
         .map(|(context, dockerfile)| {
-            let v = crate::source::context::context_version_with(&repo.root, &context, &dockerfile)
-                .map_err(|e| e.to_string());
+            let v = tree.context_version(&context, &dockerfile).map_err(|e| e.to_string());
             ((context, dockerfile), v)
         })
         .collect();
     let files = crate::resolve::repo_folders(&repo)
         .into_iter()
         .map(|folder| {
-            let v = crate::source::files_version(&repo.root, &folder);
+            let v = tree.files_version(&folder);
             (folder, v)
         })
         .collect();
@@ -105,7 +112,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, PipelineError> {
         files: &files,
     };
     let desired = crate::resolve::resolve(&repo, &inputs).map_err(PipelineError::Invalid)?;
-    let mut notes: Vec<crate::plan::Note> = uncommitted_note(&snapshot.root).into_iter().collect();
+    let mut notes: Vec<crate::plan::Note> = uncommitted_note(tree).into_iter().collect();
     notes.extend(own_key_note(&desired, &key_source));
     Ok(Loaded { repo, desired, credentials, notes, fingerprint_key, content })
 }
@@ -149,8 +156,8 @@ fn own_key_note(desired: &Desired, source: &crate::state::KeySource) -> Option<c
 }
 
 /// A warning when the specs planned are not the committed ones.
-fn uncommitted_note(root: &Path) -> Option<crate::plan::Note> {
-    let files = crate::source::context::uncommitted_config(root);
+fn uncommitted_note(tree: &Tree) -> Option<crate::plan::Note> {
+    let files = tree.uncommitted_config();
     let (first, rest) = (files.iter().take(5).cloned().collect::<Vec<_>>(), files.len().saturating_sub(5));
     let more = if rest > 0 { format!(" and {rest} more") } else { String::new() };
     (!files.is_empty()).then(|| crate::plan::Note {
@@ -204,8 +211,8 @@ pub async fn plan_pinned(
 ) -> Result<Plan, PipelineError> {
     let project = &loaded.desired.project;
     // The commit and files planned (git, off the async threads), beside the engine calls.
-    let (root, content) = (loaded.repo.root.clone(), loaded.content.clone());
-    let source = tokio::task::spawn_blocking(move || saved::plan_source(&root, content));
+    let (tree, content) = (loaded.repo.tree.clone(), loaded.content.clone());
+    let source = tokio::task::spawn_blocking(move || saved::plan_source(&tree, content));
     let mut observed = engine.observe(project).await?;
     look::declared_env(&mut observed, &loaded.desired, &loaded.fingerprint_key);
     look::around(engine, &loaded.desired, &mut observed).await?;
@@ -277,18 +284,17 @@ fn client_for(insecure: Vec<String>) -> RegistryClient {
     RegistryClient::new(RegistryOptions { insecure, ..Default::default() })
 }
 
-/// Where an apply of a plan acts, from the checkout at `root`. Build
-/// contexts are streamed from its git objects (or working tree) when each
-/// build starts.
-pub fn targets(engine: Arc<dyn Engine>, registry: RegistryClient, root: &Path) -> Targets {
-    let root = root.to_path_buf();
-    let at = root.clone();
+/// Where an apply of a plan acts, with files from `tree` (a checkout, or
+/// a commit). Build contexts and mounted folders are streamed from its git
+/// objects (or working tree) when each build or container needs them.
+pub fn targets(engine: Arc<dyn Engine>, registry: RegistryClient, tree: &Tree) -> Targets {
+    let at = tree.clone();
     let contexts: ContextSource = Arc::new(move |b: &DesiredBuild| {
-        crate::source::context_tar(&at, &b.context, &b.dockerfile, &b.version).map_err(|e| e.to_string())
+        at.context_tar(&b.context, &b.dockerfile, &b.version).map_err(|e| e.to_string())
     });
-    let files: FilesSource = Arc::new(move |f: &crate::desired::RepoFiles| {
-        crate::source::files_tar(&root, &f.path, &f.content).map_err(|e| e.to_string())
-    });
+    let tree = tree.clone();
+    let files: FilesSource =
+        Arc::new(move |f: &crate::desired::RepoFiles| tree.files_tar(&f.path, &f.content).map_err(|e| e.to_string()));
     Targets { engine, registry: Arc::new(registry), contexts, files }
 }
 

@@ -11,7 +11,7 @@ use crate::observe::registry::{Login, RegistryClient};
 use crate::observe::{Engine, PullAuth};
 use crate::plan::{ActionDetail, Plan, PlanSource, FORMAT_VERSION};
 use crate::secrets::{CredentialKind, Credentials};
-use crate::source::{Snapshot, SourceError};
+use crate::source::{Origin, Snapshot, SourceError, Tree};
 use secrecy::ExposeSecret;
 use std::path::{Path, PathBuf};
 
@@ -24,11 +24,17 @@ impl Loaded {
     }
 }
 
-/// What a plan of the working tree at `root`, whose files hash to
-/// `content`, is made from: HEAD, and whether the files read are HEAD's
-/// (compared whole, so an ignored or untracked app file counts too).
-/// Blocking (git).
-pub(super) fn plan_source(root: &Path, content: String) -> PlanSource {
+/// What a plan of `tree`, whose files hash to `content`, is made from: a
+/// commit's tree is that commit, clean; a working tree is at HEAD, and
+/// whether the files read are HEAD's (compared whole, so an ignored or
+/// untracked app file counts too). Blocking (git).
+pub(super) fn plan_source(tree: &Tree, content: String) -> PlanSource {
+    let root = match tree.origin() {
+        Origin::WorkTree { root } => root,
+        Origin::Commit { commit, .. } => {
+            return PlanSource { commit: Some(commit.clone()), content, uncommitted: false };
+        }
+    };
     let Some(commit) = crate::source::head_commit(root) else {
         return PlanSource { commit: None, content, uncommitted: true };
     };
@@ -40,9 +46,9 @@ pub(super) fn plan_source(root: &Path, content: String) -> PlanSource {
 /// A saved plan, and the checkout it is applied from.
 pub struct SavedPlan {
     pub plan: Plan,
-    /// The checkout's folder (canonical): build contexts come from its git
-    /// objects, or (planned from uncommitted files) its working tree.
-    pub root: PathBuf,
+    /// The checkout (its working tree, canonical): build contexts come from
+    /// its git objects, or (planned from uncommitted files) its working tree.
+    pub tree: Tree,
     /// The plan's files as the checkout holds them: the commit's tree, or
     /// for a plan of uncommitted files, the working tree.
     snapshot: Snapshot,
@@ -61,7 +67,7 @@ impl SavedPlan {
         let (root, snapshot) = checkout(&plan.source, dir)?;
         let settings = crate::spec::load_settings(&snapshot).map_err(PipelineError::Invalid)?;
         let insecure = settings.insecure_registries.iter().map(|r| r.value.clone()).collect();
-        Ok(SavedPlan { plan, root, snapshot, insecure })
+        Ok(SavedPlan { plan, tree: Tree::work_tree(root), snapshot, insecure })
     }
 
     /// The registry client the plan's settings ask for.

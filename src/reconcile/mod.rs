@@ -208,10 +208,10 @@ impl Step {
         let (secrets, targets) = match start {
             Start::Repo(l) => (
                 l.apply_secrets(&plan)?,
-                crate::pipeline::targets(self.engine.clone(), crate::pipeline::registry_client(&l.repo), &l.repo.root),
+                crate::pipeline::targets(self.engine.clone(), crate::pipeline::registry_client(&l.repo), &l.repo.tree),
             ),
             Start::Saved(s) => {
-                (s.secrets(&self.load)?, crate::pipeline::targets(self.engine.clone(), s.registry(), &s.root))
+                (s.secrets(&self.load)?, crate::pipeline::targets(self.engine.clone(), s.registry(), &s.tree))
             }
         };
         let outcome = crate::apply::apply(&targets, &plan, &secrets, &self.apply, driver.progress()).await;

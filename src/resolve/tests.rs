@@ -23,7 +23,7 @@ fn resolved(repo: &Repo) -> Result<Desired, Vec<Diagnostic>> {
     let files: BTreeMap<String, Result<FilesVersion, FilesError>> = repo_folders(repo)
         .into_iter()
         .map(|f| {
-            let v = crate::source::files_version(&repo.root, &f);
+            let v = repo.tree.files_version(&f);
             (f, v)
         })
         .collect();
@@ -40,7 +40,7 @@ fn a_repository_folder_is_the_volume_of_its_content() {
     let r = repo(dir.path(), APP, &[("site/index.html", "hi\n")]);
     let d = resolved(&r).unwrap();
     let mounts = &d.apps[0].containers[0].config.mounts;
-    let content = crate::source::files_version(&r.root, "site").unwrap().content;
+    let content = r.tree.files_version("site").unwrap().content;
     assert_eq!(
         mounts,
         &[
@@ -63,7 +63,8 @@ fn a_repository_folder_is_the_volume_of_its_content() {
     );
     // No host path of the checkout anywhere in what the container is made of.
     let json = serde_json::to_string(&d.apps[0].containers[0].config).unwrap();
-    assert!(!json.contains(&r.root.to_string_lossy().into_owned()), "{json}");
+    let root = r.tree.work_root().unwrap().to_string_lossy().into_owned();
+    assert!(!json.contains(&root), "{json}");
     let (volume, (files, apps)) = d.repo_files().into_iter().next().unwrap();
     assert_eq!((volume.as_str(), files.path.as_str(), apps), (mounts[2].source.as_str(), "site", vec!["web".into()]));
 }
@@ -88,7 +89,7 @@ fn two_apps_mounting_the_same_files_share_one_volume() {
     let dir = tempfile::tempdir().unwrap();
     let r = repo(dir.path(), APP, &[("site/index.html", "hi\n"), ("copy/index.html", "hi\n")]);
     std::fs::write(dir.path().join("apps/api.yaml"), "image: busybox:1.36\nvolumes: [\"./copy:/www:ro\"]\n").unwrap();
-    let r = crate::spec::load(&crate::source::read_working_tree(&r.root).unwrap()).unwrap();
+    let r = crate::spec::load(&crate::source::read_working_tree(r.tree.work_root().unwrap()).unwrap()).unwrap();
     let d = resolved(&r).unwrap();
     let shipped = d.repo_files();
     assert_eq!(shipped.len(), 1, "{shipped:#?}");

@@ -44,6 +44,8 @@ pub struct Store {
     pub snapshot: Snapshot,
     /// berth.yaml `recipients:`.
     pub recipients: Vec<String>,
+    /// The working tree's folder (canonical), where credential files are written.
+    root: PathBuf,
 }
 
 impl Store {
@@ -54,11 +56,12 @@ impl Store {
             None => Vec::new(),
             Some(file) => read_settings(&file.path, &file.bytes)?.recipients.into_iter().map(|r| r.value).collect(),
         };
-        Ok(Store { snapshot, recipients })
+        let root = snapshot.tree.work_root().map_or_else(|| root.to_path_buf(), Path::to_path_buf);
+        Ok(Store { snapshot, recipients, root })
     }
 
     pub fn root(&self) -> &Path {
-        &self.snapshot.root
+        &self.root
     }
 
     /// `credentials/<name>.age`, after checking the name.

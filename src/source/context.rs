@@ -2,7 +2,8 @@
 //! tar that carries them.
 //!
 //! A build's context is the committed git tree of `build.context` at HEAD
-//! (SPEC §3.3), read from git objects by id; its content id (`content`) is
+//! (SPEC §3.3) — or, for a snapshot read from a commit (`Origin::Commit`),
+//! at that commit, with no working tree at all — read from git objects by id; its content id (`content`) is
 //! a hash over the paths, modes and blob ids of the files sent, so commits
 //! elsewhere, merges, cherry-picks and shallow clones never change it.
 //! Uncommitted changes among the files sent (modified, staged, deleted, or
@@ -15,10 +16,13 @@
 use bytes::Bytes;
 use futures_util::Stream;
 use std::io::{Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 
+use super::Origin;
+
 mod content;
+mod ctx;
 mod dockerignore;
 pub mod identity;
 mod status;
@@ -28,7 +32,8 @@ mod tests;
 
 pub use identity::BuildInputs;
 
-use dockerignore::{DockerIgnore, Filter};
+use ctx::Ctx;
+use dockerignore::Filter;
 
 /// A build context as tar bytes, in order.
 pub type ContextStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static>>;
@@ -105,7 +110,16 @@ pub fn context_version(root: &Path, context: &str) -> Result<ContextVersion, Con
 /// Dockerfile is always sent, even when `.dockerignore` excludes it, so it
 /// is always hashed.
 pub fn context_version_with(root: &Path, context: &str, dockerfile: &str) -> Result<ContextVersion, ContextError> {
-    let ctx = Ctx::new(root, context)?;
+    version_at(&Origin::WorkTree { root: root.to_path_buf() }, context, dockerfile)
+}
+
+/// [`context_version_with`] of a snapshot's origin: a commit's context is
+/// its tree in that commit, clean by definition.
+pub(super) fn version_at(origin: &Origin, context: &str, dockerfile: &str) -> Result<ContextVersion, ContextError> {
+    let ctx = Ctx::at(origin, context)?;
+    if let Origin::Commit { commit, .. } = origin {
+        return ctx.commit_version(commit, dockerfile);
+    }
     let dockerfile = ctx.dockerfile(dockerfile)?;
     let dir = ctx.disk_dir()?;
     let working = |why: String, files: Vec<String>| ctx.working_tree(&dir, &dockerfile, why, files);
@@ -198,7 +212,18 @@ pub fn context_tar(
     dockerfile: &str,
     version: &ContextVersion,
 ) -> Result<ContextStream, ContextError> {
-    let ctx = Ctx::new(root, context)?;
+    tar_at(&Origin::WorkTree { root: root.to_path_buf() }, context, dockerfile, version)
+}
+
+/// [`context_tar`] from a snapshot's origin. From a commit, only committed
+/// versions can be sent: there is no working tree.
+pub(super) fn tar_at(
+    origin: &Origin,
+    context: &str,
+    dockerfile: &str,
+    version: &ContextVersion,
+) -> Result<ContextStream, ContextError> {
+    let ctx = Ctx::at(origin, context)?;
     let dockerfile = ctx.dockerfile(dockerfile)?;
     let changed = || ContextError::Changed { context: ctx.name.clone(), planned: short(&version.content) };
     let spawned = match &version.from {
@@ -237,242 +262,4 @@ pub fn context_tar(
 
 fn short(hash: &str) -> String {
     hash[..identity::TAG_LEN.min(hash.len())].to_string()
-}
-
-/// A context folder: the repository root and the folder's components.
-struct Ctx {
-    /// The context as given, for messages.
-    name: String,
-    /// Canonical repository root.
-    root: PathBuf,
-    /// Normalized components below `root`; empty for the root itself.
-    parts: Vec<String>,
-}
-
-/// The git repository holding the root, and the context's path in it
-/// (relative to the work tree, which may be above the root).
-struct Git {
-    repo: git2::Repository,
-    path: Vec<String>,
-}
-
-impl Ctx {
-    fn new(root: &Path, context: &str) -> Result<Self, ContextError> {
-        let invalid =
-            |problem: &str| ContextError::Invalid { context: context.to_string(), problem: problem.to_string() };
-        if context.starts_with('/') {
-            return Err(invalid("is not relative to the repository"));
-        }
-        let mut parts: Vec<String> = Vec::new();
-        for part in context.split('/') {
-            match part {
-                "" | "." => {}
-                ".." => {
-                    if parts.pop().is_none() {
-                        return Err(invalid("escapes the repository"));
-                    }
-                }
-                _ => parts.push(part.to_string()),
-            }
-        }
-        let root = root.canonicalize().map_err(|e| ContextError::Read {
-            context: context.to_string(),
-            message: format!("{}: {e}", root.display()),
-        })?;
-        Ok(Ctx { name: context.to_string(), root, parts })
-    }
-
-    fn display(&self) -> String {
-        if self.parts.is_empty() {
-            ".".to_string()
-        } else {
-            self.parts.join("/")
-        }
-    }
-
-    fn invalid(&self, problem: impl Into<String>) -> ContextError {
-        ContextError::Invalid { context: self.name.clone(), problem: problem.into() }
-    }
-
-    fn read_error(&self, message: impl Into<String>) -> ContextError {
-        ContextError::Read { context: self.name.clone(), message: message.into() }
-    }
-
-    fn git_error(&self, e: git2::Error) -> ContextError {
-        self.read_error(format!("git: {}", e.message()))
-    }
-
-    /// The Dockerfile's path relative to the context, normalized.
-    fn dockerfile(&self, dockerfile: &str) -> Result<String, ContextError> {
-        let cleaned = dockerignore::clean(dockerfile);
-        if cleaned.starts_with('/') || cleaned == "." || cleaned == ".." || cleaned.starts_with("../") {
-            return Err(self.invalid(format!("has no {dockerfile}: the Dockerfile must be a file inside the context")));
-        }
-        Ok(cleaned)
-    }
-
-    /// The folder on disk (canonical), which must stay inside the root.
-    fn disk_dir(&self) -> Result<PathBuf, ContextError> {
-        let joined = self.parts.iter().fold(self.root.clone(), |p, c| p.join(c));
-        let dir = match joined.canonicalize() {
-            Ok(dir) => dir,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(self.invalid("does not exist")),
-            Err(e) => return Err(self.read_error(format!("{}: {e}", joined.display()))),
-        };
-        if !dir.starts_with(&self.root) {
-            return Err(self.invalid(THROUGH_SYMLINK));
-        }
-        if !dir.is_dir() {
-            return Err(self.invalid("is not a folder"));
-        }
-        Ok(dir)
-    }
-
-    /// The git repository whose work tree holds the root, if any.
-    fn open_git(&self) -> Option<Git> {
-        let repo = git2::Repository::discover(&self.root).ok()?;
-        let workdir = repo.workdir()?.canonicalize().ok()?;
-        let below = self.root.strip_prefix(&workdir).ok()?;
-        let mut path = Vec::new();
-        for c in below.components() {
-            path.push(c.as_os_str().to_str()?.to_string());
-        }
-        path.extend(self.parts.iter().cloned());
-        Some(Git { repo, path })
-    }
-
-    /// The context's tree in `tree` (`path` relative to the work tree):
-    /// `None` when absent (or not a folder); a symlink on the way is refused.
-    fn committed_folder(
-        &self,
-        repo: &git2::Repository,
-        tree: &git2::Tree<'_>,
-        path: &[String],
-    ) -> Result<Option<git2::Oid>, ContextError> {
-        let mut current = tree.clone();
-        for (i, part) in path.iter().enumerate() {
-            let Some((mode, kind, id)) = current.get_name(part).map(|e| (e.filemode(), e.kind(), e.id())) else {
-                return Ok(None);
-            };
-            if mode == tar::MODE_LINK {
-                return Err(self.invalid(THROUGH_SYMLINK));
-            }
-            if kind != Some(git2::ObjectType::Tree) {
-                return Ok(None);
-            }
-            if i + 1 == path.len() {
-                return Ok(Some(id));
-            }
-            current = repo.find_tree(id).map_err(|e| self.git_error(e))?;
-        }
-        Ok(Some(current.id()))
-    }
-
-    /// The uncommitted files among those the context sends (`sent`), as
-    /// repository-relative paths: an ignored file, or one `.dockerignore`
-    /// leaves out, changes nothing that is built.
-    fn uncommitted(&self, git: &Git, sent: &Filter) -> Result<Vec<String>, ContextError> {
-        let prefix = git.path.join("/");
-        let found = status::uncommitted(&git.repo, &[prefix.as_str()]).map_err(|e| self.git_error(e))?;
-        Ok(found
-            .iter()
-            .filter_map(|p| status::below(p, &prefix))
-            .filter(|rel| !rel.is_empty() && sent.decide(rel, false) == dockerignore::Decision::Send)
-            .map(|rel| self.repo_path(rel))
-            .collect())
-    }
-
-    /// A context-relative path as a repository-relative one.
-    fn repo_path(&self, rel: &str) -> String {
-        if self.parts.is_empty() {
-            rel.to_string()
-        } else {
-            format!("{}/{rel}", self.parts.join("/"))
-        }
-    }
-
-    /// The entries of the context's committed `tree` that are sent, with
-    /// its committed `.dockerignore`.
-    fn tree_entries(
-        &self,
-        repo: &git2::Repository,
-        tree: &git2::Tree<'_>,
-        dockerfile: &str,
-    ) -> Result<Vec<tar::Entry>, ContextError> {
-        self.check_tree_dockerfile(tree, dockerfile)?;
-        let ignore = match tree.get_name(".dockerignore") {
-            Some(e) if matches!(e.filemode(), 0o100644 | 0o100664 | 0o100755) => {
-                let blob = repo.find_blob(e.id()).map_err(|e| self.git_error(e))?;
-                self.parse_ignore(&String::from_utf8_lossy(blob.content()))?
-            }
-            _ => DockerIgnore::default(),
-        };
-        let filter = Filter::new(ignore, dockerfile);
-        tar::tree_entries(repo, tree, &filter).map_err(|e| self.read_error(e.to_string()))
-    }
-
-    /// The repository and the context's tree in commit `id`.
-    fn commit_folder(&self, id: &str) -> Result<(git2::Repository, git2::Oid), ContextError> {
-        let git = self.open_git().ok_or_else(|| self.read_error("not a git repository"))?;
-        let oid = git2::Oid::from_str(id).map_err(|e| self.git_error(e))?;
-        let commit = git.repo.find_commit(oid).map_err(|e| self.git_error(e))?;
-        let tree = commit.tree().map_err(|e| self.git_error(e))?;
-        let folder = self
-            .committed_folder(&git.repo, &tree, &git.path)?
-            .ok_or_else(|| self.invalid(format!("is not a folder in commit {}", &id[..12.min(id.len())])))?;
-        drop(tree);
-        drop(commit);
-        Ok((git.repo, folder))
-    }
-
-    fn check_tree_dockerfile(&self, tree: &git2::Tree<'_>, dockerfile: &str) -> Result<(), ContextError> {
-        match tree.get_path(Path::new(dockerfile)) {
-            Ok(entry) if entry.kind() == Some(git2::ObjectType::Blob) => Ok(()),
-            _ => Err(self.invalid(format!("has no {dockerfile}"))),
-        }
-    }
-
-    fn check_disk_dockerfile(&self, dir: &Path, dockerfile: &str) -> Result<(), ContextError> {
-        if dir.join(dockerfile).is_file() {
-            Ok(())
-        } else {
-            Err(self.invalid(format!("has no {dockerfile}")))
-        }
-    }
-
-    fn parse_ignore(&self, text: &str) -> Result<DockerIgnore, ContextError> {
-        DockerIgnore::parse(text).map_err(|e| self.invalid(format!("has an invalid .dockerignore: {e}")))
-    }
-
-    fn disk_ignore(&self, dir: &Path) -> Result<DockerIgnore, ContextError> {
-        let path = dir.join(".dockerignore");
-        match std::fs::read(&path) {
-            Ok(bytes) => self.parse_ignore(&String::from_utf8_lossy(&bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DockerIgnore::default()),
-            Err(e) => Err(self.read_error(format!("{}: {e}", path.display()))),
-        }
-    }
-
-    /// The working-tree version: a hash of exactly the files sent.
-    fn working_tree(
-        &self,
-        dir: &Path,
-        dockerfile: &str,
-        why: String,
-        mut files: Vec<String>,
-    ) -> Result<ContextVersion, ContextError> {
-        self.check_disk_dockerfile(dir, dockerfile)?;
-        let filter = Filter::new(self.disk_ignore(dir)?, dockerfile);
-        let read = |e: std::io::Error| self.read_error(e.to_string());
-        let entries = tar::disk_entries(dir, &filter).map_err(read)?;
-        let hashed = tar::hash_entries(&entries, dockerfile).map_err(read)?;
-        let more = files.len().saturating_sub(LISTED);
-        files.truncate(LISTED);
-        Ok(ContextVersion {
-            from: ContextFrom::WorkingTree { why, files, more },
-            content: hashed.content,
-            dockerfile_blob: hashed.dockerfile_blob,
-            other_files: hashed.other_files,
-        })
-    }
 }

@@ -12,13 +12,14 @@
 //! only when they point inside the folder: anything else would show the
 //! container something the hash does not cover.
 //!
-//! Today the files come from the working tree, like a dirty build context.
-//! Reading stays behind [`files_version`] and [`files_tar`] (the root and
-//! the folder in, the hash and the tar out), so a git revision can be the
-//! source as well.
+//! The files come from the snapshot's origin: a working tree's folder is
+//! read from the disk as it is (like a dirty build context), a commit's
+//! from its git tree (`Tree::files_version`, `Tree::files_tar`). The same
+//! files hash the same either way.
 
 use super::context::tar::{self, Entry, Kind};
-use super::ContextStream;
+use super::revision::{Located, Reader, MODES_FILE};
+use super::{ContextStream, Origin};
 use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -76,7 +77,12 @@ pub fn short(hash: &str) -> &str {
 /// What the files of `folder` (repository-relative, `/`-separated,
 /// normalized; `.` for the root; or one file) hash to. Reads every file once.
 pub fn files_version(root: &Path, folder: &str) -> Result<FilesVersion, FilesError> {
-    let f = Folder::new(root, folder)?;
+    version_at(&Origin::WorkTree { root: root.to_path_buf() }, folder)
+}
+
+/// [`files_version`] of a snapshot's origin.
+pub(super) fn version_at(origin: &Origin, folder: &str) -> Result<FilesVersion, FilesError> {
+    let f = Folder::at(origin, folder)?;
     let entries = f.entries()?;
     let hashed = tar::hash_entries(&entries, "").map_err(|e| f.read_error(e))?;
     let (mut files, mut bytes) = (0, 0);
@@ -86,9 +92,16 @@ pub fn files_version(root: &Path, folder: &str) -> Result<FilesVersion, FilesErr
             Kind::Symlink { .. } => files += 1,
             Kind::File { src, .. } => {
                 files += 1;
-                if let tar::FileSrc::Disk(path) = src {
-                    bytes += std::fs::symlink_metadata(path).map_err(|e| f.read_error(e))?.len();
-                }
+                bytes += match (src, &f.src) {
+                    (tar::FileSrc::Disk(path), _) => {
+                        std::fs::symlink_metadata(path).map_err(|e| f.read_error(e))?.len()
+                    }
+                    (tar::FileSrc::Blob(id), Src::Git { repo, .. }) => {
+                        let odb = repo.odb().map_err(|e| f.read_error(e.message()))?;
+                        odb.read_header(*id).map_err(|e| f.read_error(e.message()))?.0 as u64
+                    }
+                    (tar::FileSrc::Blob(_), Src::Disk(_)) => 0,
+                };
             }
         }
     }
@@ -104,16 +117,36 @@ pub fn files_version(root: &Path, folder: &str) -> Result<FilesVersion, FilesErr
 /// read of each file, hashed as it is written), and only that file is
 /// sent. Call it off the async threads.
 pub fn files_tar(root: &Path, folder: &str, planned: &str) -> Result<ContextStream, FilesError> {
-    let f = Folder::new(root, folder)?;
+    tar_at(&Origin::WorkTree { root: root.to_path_buf() }, folder, planned)
+}
+
+/// [`files_tar`] from a snapshot's origin: a commit's files are hashed
+/// from their git ids, then streamed from the objects (which never change
+/// under their id), with no temporary file.
+pub(super) fn tar_at(origin: &Origin, folder: &str, planned: &str) -> Result<ContextStream, FilesError> {
+    let f = Folder::at(origin, folder)?;
     let entries = f.entries()?;
-    let temp = tempfile::tempfile().map_err(|e| f.read_error(format!("cannot create a temporary file: {e}")))?;
-    let (mut file, hashed) = tar::write_tar(temp, &entries, None, "").map_err(|e| f.read_error(e))?;
-    if hashed.content != planned {
-        return Err(FilesError::Changed { path: f.name, planned: short(planned).to_string() });
-    }
-    file.seek(SeekFrom::Start(0)).map_err(|e| f.read_error(e))?;
-    tar::spawn_stream(move |out| std::io::copy(&mut file, out).map(drop))
-        .map_err(|e| f.read_error(format!("cannot start the tar thread: {e}")))
+    let read = |e: &dyn std::fmt::Display| FilesError::Read { path: f.name.clone(), message: e.to_string() };
+    let changed = || FilesError::Changed { path: f.name.clone(), planned: short(planned).to_string() };
+    let spawned = match f.src {
+        Src::Git { repo, .. } => {
+            let hashed = tar::hash_entries(&entries, "").map_err(|e| read(&e))?;
+            if hashed.content != planned {
+                return Err(changed());
+            }
+            tar::spawn_stream(move |out| tar::write_tar(out, &entries, Some(&repo), "").map(drop))
+        }
+        Src::Disk(_) => {
+            let temp = tempfile::tempfile().map_err(|e| read(&format!("cannot create a temporary file: {e}")))?;
+            let (mut file, hashed) = tar::write_tar(temp, &entries, None, "").map_err(|e| read(&e))?;
+            if hashed.content != planned {
+                return Err(changed());
+            }
+            file.seek(SeekFrom::Start(0)).map_err(|e| read(&e))?;
+            tar::spawn_stream(move |out| std::io::copy(&mut file, out).map(drop))
+        }
+    };
+    spawned.map_err(|e| read(&format!("cannot start the tar thread: {e}")))
 }
 
 /// A mounted folder (or file) of the repository.
@@ -122,20 +155,75 @@ struct Folder {
     name: String,
     /// Its components below the root (empty for the root itself).
     parts: Vec<String>,
-    /// The folder (or file) on disk, canonical, inside the root.
-    dir: PathBuf,
+    src: Src,
     /// A file, not a folder.
     file: bool,
 }
 
+/// Where a mounted folder's files are.
+enum Src {
+    /// The folder (or file) on disk, canonical, inside the root.
+    Disk(PathBuf),
+    /// Its tree (or blob, of mode `mode`) in a commit.
+    Git { repo: git2::Repository, id: git2::Oid, mode: i32 },
+}
+
 impl Folder {
-    fn new(root: &Path, folder: &str) -> Result<Self, FilesError> {
-        let name = folder.trim_start_matches("./").to_string();
-        let invalid = |problem: &str| FilesError::Invalid { path: name.clone(), problem: problem.into() };
-        let parts: Vec<String> = folder.split('/').filter(|p| !p.is_empty() && *p != ".").map(String::from).collect();
-        if folder.starts_with('/') || parts.iter().any(|p| p == "..") {
-            return Err(invalid("is not a normalized path inside the repository"));
+    fn at(origin: &Origin, folder: &str) -> Result<Self, FilesError> {
+        match origin {
+            Origin::WorkTree { root } => Folder::new(root, folder),
+            Origin::Commit { git_dir, folder: base, commit } => Folder::in_commit(git_dir, base, commit, folder),
         }
+    }
+
+    /// The path's name for messages and its components, checked to be normalized.
+    fn parts(folder: &str) -> Result<(String, Vec<String>), FilesError> {
+        let name = folder.trim_start_matches("./").to_string();
+        let parts = super::tree::components(folder);
+        if folder.starts_with('/') || parts.iter().any(|p| p == "..") {
+            let problem = "is not a normalized path inside the repository".into();
+            return Err(FilesError::Invalid { path: name, problem });
+        }
+        Ok((name, parts))
+    }
+
+    /// `folder` of the repository folder `base` in `commit`, as the disk
+    /// would show it checked out: symlinks followed inside the commit, and
+    /// refused when they lead out of `base`.
+    fn in_commit(git_dir: &Path, base: &str, commit: &str, folder: &str) -> Result<Self, FilesError> {
+        let (name, parts) = Self::parts(folder)?;
+        let invalid = |problem: &str| FilesError::Invalid { path: name.clone(), problem: problem.into() };
+        let git = |e: git2::Error| FilesError::Read { path: name.clone(), message: format!("git: {}", e.message()) };
+        let repo = git2::Repository::open(git_dir).map_err(git)?;
+        let base = super::tree::components(base);
+        let located = {
+            let commit = repo.find_commit(git2::Oid::from_str(commit).map_err(git)?).map_err(git)?;
+            let top = commit.tree().map_err(git)?;
+            let reader = Reader { repo: &repo, top: &top };
+            reader.locate(base.iter().chain(&parts).cloned().collect()).map_err(git)?
+        };
+        let (kind, id, mode) = match located {
+            Located::Absent => return Err(invalid("does not exist")),
+            Located::At { real, .. } if !real.starts_with(&base) => {
+                return Err(invalid("leaves the repository through a symlink"))
+            }
+            Located::Outside => return Err(invalid("leaves the repository through a symlink")),
+            Located::At { kind, id, mode, .. } => (kind, id, mode),
+        };
+        let file = match kind {
+            git2::ObjectType::Tree => false,
+            git2::ObjectType::Blob if MODES_FILE.contains(&mode) => true,
+            _ => return Err(invalid("is neither a file nor a folder")),
+        };
+        if file && parts.is_empty() {
+            return Err(invalid("is not a folder"));
+        }
+        Ok(Folder { name, parts, src: Src::Git { repo, id, mode }, file })
+    }
+
+    fn new(root: &Path, folder: &str) -> Result<Self, FilesError> {
+        let (name, parts) = Self::parts(folder)?;
+        let invalid = |problem: &str| FilesError::Invalid { path: name.clone(), problem: problem.into() };
         let read = |e: std::io::Error| FilesError::Read { path: name.clone(), message: e.to_string() };
         let root = root.canonicalize().map_err(read)?;
         let joined = parts.iter().fold(root.clone(), |p, c| p.join(c));
@@ -154,7 +242,7 @@ impl Folder {
         if file && parts.is_empty() {
             return Err(invalid("is not a folder"));
         }
-        Ok(Folder { name, parts, dir, file })
+        Ok(Folder { name, parts, src: Src::Disk(dir), file })
     }
 
     fn read_error(&self, e: impl std::fmt::Display) -> FilesError {
@@ -164,15 +252,22 @@ impl Folder {
     /// Everything below the folder, sorted; a symlink must point inside
     /// it. A file is one entry, under the name it has in the repository.
     fn entries(&self) -> Result<Vec<Entry>, FilesError> {
-        if self.file {
-            let exec = std::fs::metadata(&self.dir).map_err(|e| self.read_error(e))?.permissions().mode() & 0o111 != 0;
-            let name = self.parts.last().cloned().unwrap_or_default();
-            return Ok(vec![Entry {
-                path: name,
-                kind: Kind::File { exec, src: tar::FileSrc::Disk(self.dir.clone()) },
-            }]);
-        }
-        let entries = tar::all_disk_entries(&self.dir).map_err(|e| self.read_error(e))?;
+        let name = self.parts.last().cloned().unwrap_or_default();
+        let entries = match (&self.src, self.file) {
+            (Src::Disk(dir), true) => {
+                let exec = std::fs::metadata(dir).map_err(|e| self.read_error(e))?.permissions().mode() & 0o111 != 0;
+                return Ok(vec![Entry { path: name, kind: Kind::File { exec, src: tar::FileSrc::Disk(dir.clone()) } }]);
+            }
+            (Src::Git { id, mode, .. }, true) => {
+                let exec = *mode == 0o100755;
+                return Ok(vec![Entry { path: name, kind: Kind::File { exec, src: tar::FileSrc::Blob(*id) } }]);
+            }
+            (Src::Disk(dir), false) => tar::all_disk_entries(dir).map_err(|e| self.read_error(e))?,
+            (Src::Git { repo, id, .. }, false) => {
+                let tree = repo.find_tree(*id).map_err(|e| self.read_error(e.message()))?;
+                tar::all_tree_entries(repo, &tree).map_err(|e| self.read_error(e))?
+            }
+        };
         for e in &entries {
             if let Kind::Symlink { target } = &e.kind {
                 if let Some(problem) = self.link_problem(&e.path, target) {

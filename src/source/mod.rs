@@ -2,27 +2,38 @@
 //!
 //! Two sources yield the same `Snapshot`: the working tree
 //! (`read_working_tree`), and a commit's tree read through git2 with no
-//! checkout (`read_revision`: what a saved plan is applied from, and what
-//! `watch` will read). `Snapshot::content_hash` names exactly the files
-//! read, whatever their source or folder. Besides the snapshot, two kinds
-//! of files are read on demand, as tar streams with a content hash: build
-//! contexts (`context`) and repository folders mounted into containers
-//! (`files`).
+//! checkout (`read_revision` for a work tree's commit, what a saved plan is
+//! applied from; `read_commit` for any repository, bare ones included:
+//! what `remote` reads from its mirror). `Snapshot::content_hash` names
+//! exactly the files read, whatever their source or folder.
+//!
+//! After `source`, nothing reads the disk: the snapshot carries its `Tree`
+//! (`tree`), which answers every later question about the repository's
+//! other files from the same origin — the paths validation checks, and, as
+//! tar streams with a content hash, build contexts (`context`) and
+//! repository folders mounted into containers (`files`). `remote` keeps a
+//! bare mirror of a remote repository's branch, fetched with `git`.
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-
+pub mod remote;
 mod revision;
 #[cfg(test)]
 mod tests;
+mod tree;
 
-pub use revision::{head_commit, read_revision, Revision};
+pub use revision::{head_commit, read_commit, read_revision, Revision};
+pub use tree::{Origin, PathKind, Tree};
 
 /// The files berth reads from a repository, as they are at one moment.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
-    /// Absolute, canonical repository root.
-    pub root: PathBuf,
+    /// Where they were read from, and what answers questions about the
+    /// repository's other files.
+    pub tree: Tree,
+    /// The default project name: a working tree's folder name, a remote's
+    /// repository name from its URL (never the folder a clone is kept in).
+    pub name: String,
     /// `berth.yaml` (or `berth.yml`), if present.
     pub settings: Option<SourceFile>,
     /// `apps/**/*.yaml` and `*.yml`, sorted by path.
@@ -54,13 +65,12 @@ hint: a repository needs apps/<name>.yaml (one file per app) and/or berth.yaml (
         .path.display()
     )]
     NotARepository { path: PathBuf },
-    #[error("failed to read {rev} of {}: {message}", .path.display())]
-    Revision { path: PathBuf, rev: String, message: String },
+    #[error("failed to read {rev} of {place}: {message}")]
+    Revision { place: String, rev: String, message: String },
     #[error(
-        "{} is not a berth repository in commit {commit}: the commit has neither berth.yaml (or berth.yml) nor an apps/ folder there",
-        .path.display()
+        "{place} is not a berth repository in commit {commit}: the commit has neither berth.yaml (or berth.yml) nor an apps/ folder there"
     )]
-    NotARepositoryAt { path: PathBuf, commit: String },
+    NotARepositoryAt { place: String, commit: String },
 }
 
 impl Snapshot {
@@ -111,7 +121,8 @@ pub fn read_working_tree(root: &Path) -> Result<Snapshot, SourceError> {
     let mut apps = collect(&root, "apps", &["yaml", "yml"])?;
     set_app_twins_aside(&mut apps, &mut twins);
     let credentials = collect(&root, "credentials", &["age"])?;
-    Ok(Snapshot { root, settings, apps, credentials, twins })
+    let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(Snapshot { tree: Tree::work_tree(root), name, settings, apps, credentials, twins })
 }
 
 /// Both settings files present (names as in `SETTINGS_NAMES`, in order):
@@ -169,9 +180,17 @@ pub fn credentials_added_order(root: &Path) -> Option<Vec<String>> {
     // The berth repository may be a folder inside a larger git repository.
     let repo = git2::Repository::discover(root).ok()?;
     let workdir = repo.workdir()?.canonicalize().ok()?;
-    let prefix = root.canonicalize().ok()?.strip_prefix(&workdir).ok()?.join("credentials");
+    let folder = root.canonicalize().ok()?.strip_prefix(&workdir).ok()?.to_path_buf();
+    let head = repo.head().ok()?.peel_to_commit().ok()?.id();
+    added_order(&repo, head, &folder)
+}
+
+/// [`credentials_added_order`] of `folder` (below the top) in the history
+/// of commit `start`.
+fn added_order(repo: &git2::Repository, start: git2::Oid, folder: &Path) -> Option<Vec<String>> {
+    let prefix = folder.join("credentials");
     let mut walk = repo.revwalk().ok()?;
-    walk.push_head().ok()?;
+    walk.push(start).ok()?;
     walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME | git2::Sort::REVERSE).ok()?;
     let mut order: Vec<String> = Vec::new();
     for oid in walk.flatten() {

@@ -18,13 +18,14 @@ use std::path::Path;
 pub struct Revision {
     /// The commit read (40 hex).
     pub commit: String,
-    /// Its files; `root` is the folder it was read for.
+    /// Its files; its tree is the commit's (`Origin::Commit`).
     pub snapshot: Snapshot,
 }
 
 /// File modes of a regular file in git (`100664` is an old spelling).
-const MODES_FILE: [i32; 3] = [0o100644, 0o100755, 0o100664];
+pub(super) const MODES_FILE: [i32; 3] = [0o100644, 0o100755, 0o100664];
 const MODE_LINK: i32 = 0o120000;
+const MODE_TREE: i32 = 0o040000;
 /// Symlinks followed in one lookup before giving up (Linux's limit).
 const MAX_HOPS: usize = 40;
 
@@ -39,17 +40,35 @@ pub fn head_commit(root: &Path) -> Option<String> {
 /// Read the repository at `root` (a folder of a git work tree, perhaps below
 /// its top) as it is in `rev`: a commit id, `HEAD`, a branch or tag name.
 /// The commit must hold the folder, with `berth.yaml`/`berth.yml` or `apps/`.
+/// The project name defaults to the folder's name, as for the working tree.
 pub fn read_revision(root: &Path, rev: &str) -> Result<Revision, SourceError> {
     let root = root.canonicalize().map_err(|source| SourceError::Root { path: root.to_path_buf(), source })?;
-    let fail = |message: String| SourceError::Revision { path: root.clone(), rev: rev.to_string(), message };
-    let git = |e: git2::Error| fail(e.message().to_string());
+    let place = root.display().to_string();
+    let fail = |message: String| SourceError::Revision { place: place.clone(), rev: rev.to_string(), message };
     let repo = Repository::discover(&root).map_err(|_| fail("not a git repository".into()))?;
     let folder = folder_in_work_tree(&repo, &root).ok_or_else(|| fail("not inside the git work tree".into()))?;
+    let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    read_commit(&repo, &folder.join("/"), rev, name, place)
+}
+
+/// Read `folder` (below the top, `/`-separated; empty for the top) of
+/// `rev` in `repo` — a work tree's repository or a bare one. `name` is the
+/// default project name; `place` names the repository in messages.
+pub fn read_commit(
+    repo: &Repository,
+    folder: &str,
+    rev: &str,
+    name: String,
+    place: String,
+) -> Result<Revision, SourceError> {
+    let fail = |message: String| SourceError::Revision { place: place.clone(), rev: rev.to_string(), message };
+    let git = |e: git2::Error| fail(e.message().to_string());
+    let folder: Vec<String> = super::tree::components(folder);
     let commit = repo.revparse_single(rev).and_then(|o| o.peel_to_commit()).map_err(git)?;
     let id = commit.id().to_string();
     let top = commit.tree().map_err(git)?;
-    let not_a_repository = || SourceError::NotARepositoryAt { path: root.clone(), commit: id.clone() };
-    let reader = Reader { repo: &repo, top: &top };
+    let not_a_repository = || SourceError::NotARepositoryAt { place: place.clone(), commit: id.clone() };
+    let reader = Reader { repo, top: &top };
 
     let found = |name: &str| reader.resolve(folder.iter().cloned().chain([name.to_string()]).collect()).map_err(git);
     let mut present = Vec::new();
@@ -76,7 +95,10 @@ pub fn read_revision(root: &Path, rev: &str) -> Result<Revision, SourceError> {
     if let Some(t) = found("credentials")?.filter(|f| f.kind == ObjectType::Tree) {
         reader.walk(t.id, "credentials", &["age"], &mut credentials).map_err(git)?;
     }
-    let snapshot = Snapshot { root: root.clone(), settings, apps, credentials, twins };
+    // A work tree's repository is opened again by its `.git`; a bare one by itself.
+    let git_dir = repo.path().to_path_buf();
+    let tree = super::Tree::commit(git_dir, folder.join("/"), id.clone(), place);
+    let snapshot = Snapshot { tree, name, settings, apps, credentials, twins };
     Ok(Revision { commit: id, snapshot })
 }
 
@@ -96,10 +118,24 @@ struct Found {
     id: Oid,
 }
 
-struct Reader<'r> {
-    repo: &'r Repository,
+/// What a path leads to in a commit, symlinks followed.
+pub(super) enum Located {
+    Absent,
+    /// A symlink on the way leaves the commit.
+    Outside,
+    /// `real`: the path it ends at, symlinks resolved.
+    At {
+        kind: ObjectType,
+        id: Oid,
+        mode: i32,
+        real: Vec<String>,
+    },
+}
+
+pub(super) struct Reader<'r> {
+    pub(super) repo: &'r Repository,
     /// The commit's top tree.
-    top: &'r Tree<'r>,
+    pub(super) top: &'r Tree<'r>,
 }
 
 impl Reader<'_> {
@@ -112,6 +148,16 @@ impl Reader<'_> {
     /// when a symlink leaves the commit (an absolute target, `..` above the
     /// top) or loops.
     fn resolve(&self, path: Vec<String>) -> Result<Option<Found>, git2::Error> {
+        Ok(match self.locate(path)? {
+            Located::At { kind, id, .. } => Some(Found { kind, id }),
+            Located::Absent | Located::Outside => None,
+        })
+    }
+
+    /// Where `path` (components below the top) leads, following symlinks
+    /// inside the commit as the file system would, and the real path it
+    /// ends at. A loop, or a link target that is not UTF-8, is `Absent`.
+    pub(super) fn locate(&self, path: Vec<String>) -> Result<Located, git2::Error> {
         let mut todo: std::collections::VecDeque<String> = path.into();
         let mut done: Vec<String> = Vec::new();
         let mut tree = self.top.clone();
@@ -121,7 +167,7 @@ impl Reader<'_> {
                 "" | "." => continue,
                 ".." => {
                     if done.pop().is_none() {
-                        return Ok(None);
+                        return Ok(Located::Outside);
                     }
                     tree = self.tree_at(&done)?;
                     continue;
@@ -129,14 +175,17 @@ impl Reader<'_> {
                 _ => {}
             }
             let Some((mode, kind, id)) = tree.get_name(&part).map(|e| (e.filemode(), e.kind(), e.id())) else {
-                return Ok(None);
+                return Ok(Located::Absent);
             };
             if mode == MODE_LINK {
                 hops += 1;
                 let target = self.blob(id)?;
-                let Ok(target) = String::from_utf8(target) else { return Ok(None) };
-                if hops > MAX_HOPS || target.starts_with('/') {
-                    return Ok(None);
+                let Ok(target) = String::from_utf8(target) else { return Ok(Located::Absent) };
+                if hops > MAX_HOPS {
+                    return Ok(Located::Absent);
+                }
+                if target.starts_with('/') {
+                    return Ok(Located::Outside);
                 }
                 // The link's target takes its place, relative to its folder.
                 for c in target.split('/').rev() {
@@ -144,17 +193,17 @@ impl Reader<'_> {
                 }
                 continue;
             }
-            let Some(kind) = kind else { return Ok(None) };
+            let Some(kind) = kind else { return Ok(Located::Absent) };
+            done.push(part);
             if todo.iter().all(|p| p.is_empty() || p == ".") {
-                return Ok(Some(Found { kind, id }));
+                return Ok(Located::At { kind, id, mode, real: done });
             }
             if kind != ObjectType::Tree {
-                return Ok(None);
+                return Ok(Located::Absent);
             }
             tree = self.repo.find_tree(id)?;
-            done.push(part);
         }
-        Ok(Some(Found { kind: ObjectType::Tree, id: tree.id() }))
+        Ok(Located::At { kind: ObjectType::Tree, id: tree.id(), mode: MODE_TREE, real: done })
     }
 
     /// The tree at `path`, a path of real folders (no symlinks) below the top.

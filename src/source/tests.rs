@@ -94,7 +94,9 @@ fn a_commit_reads_as_its_checkout_did() {
     let id = r.commit();
     let rev = r.revision("", "HEAD");
     assert_eq!(rev.commit, id);
-    assert_eq!(rev.snapshot.root, r.top);
+    assert_eq!(rev.snapshot.tree.place(), r.top.display().to_string());
+    assert_eq!(rev.snapshot.tree.commit_id(), Some(id.as_str()));
+    assert_eq!(rev.snapshot.name, r.working("").name, "named after its folder, as the working tree is");
     assert_eq!(rev.snapshot.settings.as_ref().unwrap().bytes, b"project: p\n");
     assert_eq!(
         paths(&rev.snapshot.apps),
@@ -140,7 +142,8 @@ fn a_folder_below_the_top_is_read_from_its_subtree() {
     r.write("apps/other.yaml", "image: not this one\n");
     r.commit();
     let rev = r.revision("deploy", "HEAD");
-    assert_eq!(rev.snapshot.root, r.top.join("deploy"));
+    assert_eq!(rev.snapshot.name, "deploy");
+    assert!(matches!(rev.snapshot.tree.origin(), Origin::Commit { folder, .. } if folder == "deploy"));
     assert_eq!(rev.snapshot.settings.as_ref().unwrap().path, "berth.yml");
     assert_eq!(paths(&rev.snapshot.apps), ["apps/web.yaml"]);
     assert_same_files(&rev.snapshot, &r.working("deploy"));
@@ -224,7 +227,8 @@ fn outside_git_or_at_an_unknown_revision_it_says_so() {
 fn the_content_hash_names_paths_and_bytes_not_the_folder() {
     let file = |path: &str, bytes: &[u8]| SourceFile { path: path.into(), bytes: bytes.to_vec() };
     let snap = |root: &str, apps: Vec<SourceFile>| Snapshot {
-        root: root.into(),
+        tree: Tree::work_tree(root.into()),
+        name: root.trim_start_matches('/').into(),
         settings: Some(file("berth.yaml", b"project: p\n")),
         apps,
         credentials: vec![file("credentials/db.age", b"x")],

@@ -1,7 +1,7 @@
 //! Spec: the repository's YAML as typed, validated values with positions.
 //!
-//! Input is a `source::Snapshot` (file bytes; the only I/O is validation's
-//! look at repository paths); output is a `Repo` or every `Diagnostic` found.
+//! Input is a `source::Snapshot` (file bytes, and its `Tree` answering
+//! validation's questions about repository paths); output is a `Repo` or every `Diagnostic` found.
 //! Values written as strings (ports, volumes, memory, durations, signals,
 //! commands, image references) are parsed once, while deserializing, into
 //! the typed values of `scalars` and `values`; later stages read those.
@@ -20,14 +20,14 @@ pub use types::*;
 
 use crate::diag::Diagnostic;
 use crate::source::Snapshot;
-use std::path::PathBuf;
 
 /// A parsed, validated repository.
 #[derive(Debug, Clone)]
 pub struct Repo {
-    /// Absolute path of the repository root.
-    pub root: PathBuf,
-    /// `project:` or the root folder's name.
+    /// Where the files were read from: what later stages ask about build
+    /// contexts and mounted folders.
+    pub tree: crate::source::Tree,
+    /// `project:` or the snapshot's name (the root folder's, or a remote's).
     pub project: String,
     pub settings: Settings,
     /// Apps sorted by name.
@@ -70,7 +70,8 @@ pub fn load(snapshot: &Snapshot) -> Result<Repo, Vec<Diagnostic>> {
 /// plan, made from these very files, was checked whole).
 pub fn load_settings(snapshot: &Snapshot) -> Result<Settings, Vec<Diagnostic>> {
     let alone = Snapshot {
-        root: snapshot.root.clone(),
+        tree: snapshot.tree.clone(),
+        name: snapshot.name.clone(),
         settings: snapshot.settings.clone(),
         apps: Vec::new(),
         credentials: Vec::new(),

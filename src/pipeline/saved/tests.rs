@@ -47,7 +47,7 @@ impl Repo {
 
     fn source(&self) -> PlanSource {
         let content = crate::source::read_working_tree(&self.root).unwrap().content_hash();
-        plan_source(&self.root, content)
+        plan_source(&crate::source::Tree::work_tree(self.root.clone()), content)
     }
 }
 
@@ -101,7 +101,7 @@ fn outside_git_a_plan_records_no_commit() {
     fs::create_dir(dir.path().join("apps")).unwrap();
     fs::write(dir.path().join("apps/web.yaml"), "image: a\n").unwrap();
     let content = crate::source::read_working_tree(dir.path()).unwrap().content_hash();
-    let source = plan_source(dir.path(), content.clone());
+    let source = plan_source(&crate::source::Tree::work_tree(dir.path().to_path_buf()), content.clone());
     assert_eq!(source, PlanSource { commit: None, content, uncommitted: true });
 }
 
@@ -155,7 +155,7 @@ fn a_plan_of_uncommitted_files_needs_exactly_those_files() {
     fs::create_dir(plain.path().join("apps")).unwrap();
     fs::write(plain.path().join("apps/web.yaml"), "image: a\n").unwrap();
     let content = crate::source::read_working_tree(plain.path()).unwrap().content_hash();
-    let source = plan_source(plain.path(), content);
+    let source = plan_source(&crate::source::Tree::work_tree(plain.path().to_path_buf()), content);
     fs::write(plain.path().join("apps/web.yaml"), "image: b\n").unwrap();
     let err = refused(&source, plain.path());
     assert!(err.contains("it was made from uncommitted files"), "{err}");
@@ -168,7 +168,7 @@ fn another_folder_of_the_same_commit_is_refused() {
     a.write("one/apps/web.yaml", "image: a\n").write("two/apps/web.yaml", "image: b\n");
     a.commit();
     let content = crate::source::read_working_tree(&a.root.join("one")).unwrap().content_hash();
-    let source = plan_source(&a.root.join("one"), content);
+    let source = plan_source(&crate::source::Tree::work_tree(a.root.join("one")), content);
     assert!(!source.uncommitted);
     assert!(checkout(&source, &a.root.join("one")).is_ok());
     let err = refused(&source, &a.root.join("two"));

@@ -110,6 +110,12 @@ pub(in crate::source) fn all_disk_entries(dir: &Path) -> io::Result<Vec<Entry>> 
     disk_entries(dir, &Filter::new(DockerIgnore::default(), ""))
 }
 
+/// Every entry of a git tree (repository files mounted into containers),
+/// as [`tree_entries`] walks them.
+pub(in crate::source) fn all_tree_entries(repo: &git2::Repository, tree: &git2::Tree<'_>) -> io::Result<Vec<Entry>> {
+    tree_entries(repo, tree, &Filter::new(DockerIgnore::default(), ""))
+}
+
 /// The entries of a git tree that `filter` lets through, sorted by path.
 /// Submodules are skipped.
 pub(super) fn tree_entries(repo: &git2::Repository, tree: &git2::Tree<'_>, filter: &Filter) -> io::Result<Vec<Entry>> {

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 fn snap(settings: Option<&str>, apps: &[(&str, &[u8])]) -> Snapshot {
     Snapshot {
-        root: PathBuf::from("/nonexistent"),
+        tree: crate::source::Tree::work_tree(PathBuf::from("/nonexistent")),
+        name: "nonexistent".into(),
         settings: settings.map(|s| SourceFile { path: "berth.yaml".into(), bytes: s.as_bytes().to_vec() }),
         apps: apps.iter().map(|(p, b)| SourceFile { path: p.to_string(), bytes: b.to_vec() }).collect(),
         credentials: vec![],

@@ -7,8 +7,8 @@
 //! and stay inside the repository. Each problem points at the offending
 //! value. Values that were blanked out of a file for a parse error are
 //! missing here; checks that would only report their absence stay quiet.
-//! The only I/O is a look at the file system for build contexts and
-//! bind-mount sources.
+//! No I/O of its own: build contexts and bind-mount sources are looked up
+//! through the snapshot's `Tree` (its working tree, or its commit).
 
 use super::at::At;
 use super::parse::{nearest, Parsed};
@@ -55,7 +55,7 @@ pub(super) fn validate(
         v.push_targets(&files, &blanked, &settings);
     }
     files.sort_by(|a, b| a.name.cmp(&b.name).then(a.path.cmp(&b.path)));
-    Repo { root: snapshot.root.clone(), project, settings, apps: files, credentials }
+    Repo { tree: snapshot.tree.clone(), project, settings, apps: files, credentials }
 }
 
 /// Names of `credentials/**/*.age`, without the folder and extension.
@@ -95,7 +95,8 @@ impl Validator<'_> {
         self.diags.push(Diagnostic::new(file, at.line, at.col, message).hint(hint));
     }
 
-    /// `project:` or the folder name; either must be a valid name.
+    /// `project:` or the snapshot's name (the folder's, or a remote's from
+    /// its URL); either must be a valid name.
     fn project(&mut self, settings: Option<&Parsed<Settings>>) -> String {
         if let Some(p) = settings.and_then(|s| s.value.project.as_ref()) {
             if !values::is_valid_name(p) {
@@ -104,20 +105,26 @@ impl Validator<'_> {
             }
             return p.value.clone();
         }
-        let folder = self.snapshot.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let folder = self.snapshot.name.clone();
         // A berth.yaml that failed to parse may well set `project:`; don't guess.
         let unknown = settings.is_none_or(|s| s.blanked.touches(&["project"]) || s.blanked.unknown_key_in(&[]));
         if !unknown && !values::is_valid_name(&folder) {
             let file = match &self.snapshot.settings {
                 Some(f) => f.path.clone(),
-                None => self.snapshot.root.display().to_string(),
+                None => self.snapshot.tree.place().to_string(),
             };
             self.push(
                 Diagnostic::new(
                     file,
                     0,
                     0,
-                    format!("the repository folder name `{folder}` is not a valid project name ([a-z0-9][a-z0-9-]*)"),
+                    format!(
+                        "the repository {} `{folder}` is not a valid project name ([a-z0-9][a-z0-9-]*)",
+                        match self.snapshot.tree.origin() {
+                            crate::source::Origin::WorkTree { .. } => "folder name",
+                            crate::source::Origin::Commit { .. } => "name",
+                        }
+                    ),
                 )
                 .hint(format!("set `project:` in {}", self.settings_file)),
             );

@@ -1,14 +1,15 @@
 //! Repository paths an app refers to: build contexts and Dockerfiles,
 //! mounted repository folders. They must stay inside the repository
-//! (symlinks included) and exist, and a mounted folder is read-only; this
-//! is validation's one look at the file system.
+//! (symlinks included) and exist, and a mounted folder is read-only. The
+//! snapshot's `Tree` answers, from where the snapshot was read (a working
+//! tree or a commit): validation itself reads no disk.
 
 use super::Validator;
 use crate::diag::Diagnostic;
+use crate::source::PathKind;
 use crate::spec::values::{self, VolumeSource, VolumeSpec};
 use crate::spec::{At, BuildSpec};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 impl Validator<'_> {
     /// Mounts: one per target; a repository source is read-only, exists
@@ -35,15 +36,15 @@ impl Validator<'_> {
                         ),
                     );
                 }
-                if !self.snapshot.root.join(rel).exists() {
-                    self.err_hint(
+                match self.snapshot.tree.path_kind(rel) {
+                    PathKind::Missing => self.err_hint(
                         path,
                         v,
                         format!("volume source ./{rel} does not exist in the repository"),
                         "create it (a folder or file of the repository), or fix the path",
-                    );
-                } else if let Some(problem) = self.symlink_escape(rel) {
-                    self.err(path, v, format!("volume path {rel} {problem}"));
+                    ),
+                    PathKind::Escapes => self.err(path, v, format!("volume path {rel} {THROUGH_SYMLINK}")),
+                    PathKind::Folder | PathKind::File | PathKind::Other => {}
                 }
             }
             if let Some(first) = targets.get(v.target.as_str()) {
@@ -71,21 +72,17 @@ impl Validator<'_> {
             self.err(path, ctx, format!("build context `{}` escapes the repository", ctx.value));
             return false;
         };
-        let full = self.snapshot.root.join(&rel);
-        let problem = if !full.exists() {
-            "does not exist"
-        } else if let Some(problem) = self.symlink_escape(&rel) {
-            problem
-        } else if !full.is_dir() {
-            "is not a folder"
-        } else {
-            return true;
+        let problem = match self.snapshot.tree.path_kind(&rel) {
+            PathKind::Folder => return true,
+            PathKind::Missing => "does not exist",
+            PathKind::Escapes => THROUGH_SYMLINK,
+            PathKind::File | PathKind::Other => "is not a folder",
         };
         self.err(path, ctx, format!("build context `{}` {problem}", ctx.value));
         false
     }
 
-    /// The Dockerfile: relative, inside the context, present in the working tree.
+    /// The Dockerfile: relative, inside the context, present in the snapshot's tree.
     pub(super) fn dockerfile(&mut self, path: &str, b: &BuildSpec) {
         let Some(ctx) = values::normalize_relative(&b.context) else { return }; // reported above
         let d = b.dockerfile.as_ref();
@@ -98,8 +95,8 @@ impl Validator<'_> {
             let d = d.expect("the default stays inside");
             return self.err(path, d, format!("dockerfile `{name}` leaves the build context `{}`", b.context.value));
         };
-        let full = self.snapshot.root.join(&ctx).join(&rel);
-        if self.snapshot.root.join(&ctx).is_dir() && !full.is_file() {
+        let tree = &self.snapshot.tree;
+        if tree.path_kind(&ctx) == PathKind::Folder && tree.path_kind(&format!("{ctx}/{rel}")) != PathKind::File {
             let (line, col) = d.map_or((b.context.line, b.context.col), |d| (d.line, d.col));
             let msg = format!("build context `{}` has no {name}", b.context.value);
             self.diags.push(
@@ -108,12 +105,6 @@ impl Validator<'_> {
             );
         }
     }
-
-    /// Whether an existing repository path resolves (through symlinks) outside the root.
-    pub(super) fn symlink_escape(&self, rel: &str) -> Option<&'static str> {
-        let root = &self.snapshot.root;
-        let real = root.join(rel).canonicalize().ok()?;
-        let root_real = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-        (!real.starts_with(Path::new(&root_real))).then_some("leaves the repository through a symlink")
-    }
 }
+
+const THROUGH_SYMLINK: &str = "leaves the repository through a symlink";

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 fn snapshot(root: PathBuf, settings: Option<&str>, apps: &[(&str, &str)], creds: &[&str]) -> Snapshot {
     Snapshot {
-        root,
+        name: root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        tree: crate::source::Tree::work_tree(root),
         settings: settings.map(|s| SourceFile { path: "berth.yaml".into(), bytes: s.as_bytes().to_vec() }),
         apps: apps.iter().map(|(p, b)| SourceFile { path: p.to_string(), bytes: b.as_bytes().to_vec() }).collect(),
         credentials: creds.iter().map(|c| SourceFile { path: format!("credentials/{c}.age"), bytes: vec![] }).collect(),
