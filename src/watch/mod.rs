@@ -3,9 +3,13 @@
 //! project; every wake-up runs the same full pass of the one reconcile step
 //! (`crate::reconcile`), one pass at a time.
 
+pub mod crashloop;
+pub mod jitter;
 pub mod metrics;
 pub mod status;
 pub mod trigger;
 
+pub use crashloop::HealLimit;
+pub use jitter::Backoff;
 pub use status::{Shared, StatusDoc};
 pub use trigger::{Reasons, Trigger, Triggers};
