@@ -5,11 +5,13 @@
 
 pub mod crashloop;
 pub mod jitter;
+pub mod local;
 pub mod metrics;
 pub mod status;
 pub mod trigger;
 
 pub use crashloop::HealLimit;
 pub use jitter::Backoff;
+pub use local::{LocalWatch, WatchError, WatchPaths};
 pub use status::{Shared, StatusDoc};
 pub use trigger::{Reasons, Trigger, Triggers};
