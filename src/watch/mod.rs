@@ -4,6 +4,7 @@
 //! (`crate::reconcile`), one pass at a time.
 
 pub mod crashloop;
+pub mod events;
 pub mod jitter;
 pub mod local;
 pub mod metrics;
@@ -11,6 +12,7 @@ pub mod status;
 pub mod trigger;
 
 pub use crashloop::HealLimit;
+pub use events::spawn_events;
 pub use jitter::Backoff;
 pub use local::{LocalWatch, WatchError, WatchPaths};
 pub use status::{Shared, StatusDoc};

@@ -28,4 +28,5 @@ mod saved_plans;
 mod secrets;
 mod stopping;
 mod timeouts;
+mod watch_events;
 mod watch_files;
