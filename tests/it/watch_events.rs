@@ -65,3 +65,23 @@ async fn a_stopped_or_removed_container_triggers_and_other_projects_do_not() {
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(2), task).await.expect("the task ends on shutdown").unwrap();
 }
+
+/// The engine client's request timeout bounds waiting for an answer, not
+/// how long an answer may stream: a quiet hour must not end the subscription.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subscription_outlives_the_request_timeout() {
+    require_engine();
+    let ours = ProjectGuard::new(&unique_project("watch events long"));
+    let client = bollard::Docker::connect_with_defaults().expect("engine client").with_timeout(Duration::from_secs(1));
+    let engine = Arc::new(DockerEngine::from_client(client));
+    let t = Triggers::default();
+    let stop = CancellationToken::new();
+    let task = spawn_events(engine, ours.project.clone(), t.clone(), stop.clone());
+    let name = run(&ours.project);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    docker_ok(&["rm", "-f", &name]);
+    let r = event(&t, "docker rm -f").await;
+    assert!(!r.to_string().contains("reconnect"), "the subscription was lost: {r}");
+    stop.cancel();
+    task.await.unwrap();
+}
