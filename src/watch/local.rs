@@ -20,10 +20,10 @@
 
 mod filter;
 
-pub use filter::{Layout, WatchPaths};
+pub use filter::WatchPaths;
 
 use super::trigger::{Trigger, Triggers};
-use filter::Hit;
+use filter::{Hit, Layout};
 use notify::event::{EventKind, ModifyKind, RenameMode};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher};
 use std::collections::{BTreeSet, HashSet};
