@@ -35,11 +35,13 @@ pub const OUTPUT: &str = "berth::output";
 static JSON: AtomicBool = AtomicBool::new(false);
 
 /// Install the global subscriber, as the environment and `--log-format` ask.
-pub fn init(format: LogFormat) {
+/// A daemon (`watch`) logs each pass at info by default, with time and level.
+pub fn init(format: LogFormat, daemon: bool) {
     let from_env = tracing_subscriber::EnvFilter::try_from_default_env().ok();
-    let plain = from_env.is_none();
+    let plain = from_env.is_none() && !daemon;
+    let default = if daemon { "warn,berth=info" } else { "warn" };
     let mut filter = from_env
-        .unwrap_or_else(|| "warn".into())
+        .unwrap_or_else(|| default.into())
         .add_directive("bollard=info".parse().expect("static directive"))
         .add_directive("hyper=info".parse().expect("static directive"))
         .add_directive("reqwest=info".parse().expect("static directive"));

@@ -154,7 +154,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.exit_code() == 0 { EXIT_OK } else { EXIT_ERROR });
         }
     };
-    logging::init(cli.log_format);
+    logging::init(cli.log_format, matches!(cli.command, Command::Watch(_)));
     crate::observe::timeouts::set(crate::observe::timeouts::Timeouts {
         engine: cli.engine_timeout,
         registry: cli.registry_timeout,

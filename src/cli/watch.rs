@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
 berth watch ./infra                         # apply each change of the folder; report drift every 5 minutes\n  \
-berth watch ./infra --heal --drift-interval 1m\n\n\
+berth watch ./infra --heal --drift-interval 1m\n  \
+berth watch --remote https://git.example.com/ops/infra.git --branch main --listen 127.0.0.1:9000\n\n\
 A change of the repository (its files, or a commit) is applied as `berth apply --auto-approve` would.\n\
 Drift of an unchanged repository is reported in the log; with --heal it is corrected, except for an app\n\
 that drifted again after 5 heals in 10 minutes (crash-looping: left alone until the repository changes).\n\
@@ -21,9 +22,31 @@ Transient failures (engine or registry unreachable) are retried with backoff fro
 that fails (invalid, a failed build, an unhealthy container) is not retried until it changes.\n\
 SIGTERM or SIGINT stop the watch once the pass in flight is done.")]
 pub struct WatchArgs {
-    /// Repository folder to watch.
-    #[arg(default_value = ".", value_name = "REPO")]
-    repo: PathBuf,
+    /// Repository folder to watch (not with --remote).
+    #[arg(value_name = "REPO", conflicts_with = "remote")]
+    repo: Option<PathBuf>,
+    /// Follow a branch of this remote repository instead (https://…, ssh://…, git@host:path, file://…);
+    /// mirrored under the state dir, nothing checked out.
+    #[arg(long, value_name = "URL", help_heading = "Remote repository")]
+    remote: Option<String>,
+    /// The branch to follow.
+    #[arg(long, value_name = "B", default_value = "main", requires = "remote", help_heading = "Remote repository")]
+    branch: String,
+    /// How often to ask the remote for the branch head (±10 %); a webhook asks at once.
+    #[arg(long, value_name = "D", default_value = "60s", value_parser = interval, requires = "remote", help_heading = "Remote repository")]
+    interval: Duration,
+    /// File holding an https token (else BERTH_GIT_TOKEN).
+    #[arg(long, value_name = "FILE", requires = "remote", help_heading = "Remote repository")]
+    git_token_file: Option<PathBuf>,
+    /// ssh private key for an ssh remote (the only identity offered).
+    #[arg(long, value_name = "FILE", requires = "remote", help_heading = "Remote repository")]
+    ssh_key: Option<PathBuf>,
+    /// known_hosts file the ssh host key is checked against (default ~/.ssh/known_hosts; unknown hosts are refused).
+    #[arg(long, value_name = "FILE", requires = "remote", help_heading = "Remote repository")]
+    ssh_known_hosts: Option<PathBuf>,
+    /// Apply the branch even when it was rewritten (not a fast-forward of the commit applied).
+    #[arg(long, requires = "remote", help_heading = "Remote repository")]
+    allow_rewrite: bool,
     /// How often to check for drift when nothing else happens.
     #[arg(long, value_name = "D", default_value = "5m", value_parser = interval)]
     drift_interval: Duration,
@@ -51,14 +74,22 @@ pub struct WatchArgs {
 }
 
 pub async fn run(a: WatchArgs, load: &LoadOptions) -> anyhow::Result<u8> {
-    if !crate::source::is_repository(&a.repo) {
-        // The same refusal `apply` gives, before the loop starts.
-        crate::pipeline::load(&a.repo, load)?;
-    }
-    let root = a.repo.canonicalize().map_err(|e| anyhow::anyhow!("cannot open {}: {e}", a.repo.display()))?;
+    let origin = match &a.remote {
+        Some(url) => Origin::Remote(remote(&a, url)?),
+        None => {
+            let repo = a.repo.clone().unwrap_or_else(|| PathBuf::from("."));
+            if !crate::source::is_repository(&repo) {
+                // The same refusal `apply` gives, before the loop starts.
+                crate::pipeline::load(&repo, load)?;
+            }
+            let root = repo.canonicalize().map_err(|e| anyhow::anyhow!("cannot open {}: {e}", repo.display()))?;
+            Origin::Local { root }
+        }
+    };
+    let branch = a.remote.as_ref().map(|_| a.branch.clone());
     let engine: Arc<dyn Engine> = Arc::new(connect().await?);
     let cfg = Config {
-        origin: Origin::Local { root },
+        origin,
         drift_interval: a.drift_interval,
         heal: a.heal,
         load: load.clone(),
@@ -70,7 +101,7 @@ pub async fn run(a: WatchArgs, load: &LoadOptions) -> anyhow::Result<u8> {
     let listener = match a.listen {
         Some(addr) => {
             let secret = webhook_secret(a.webhook_secret_file.as_deref())?;
-            let cfg = crate::watch::http::ListenConfig { addr, secret, branch: None };
+            let cfg = crate::watch::http::ListenConfig { addr, secret, branch };
             Some(crate::watch::http::bind(cfg).await?)
         }
         None if a.webhook_secret_file.is_some() => {
@@ -83,6 +114,24 @@ pub async fn run(a: WatchArgs, load: &LoadOptions) -> anyhow::Result<u8> {
     spawn_signals(shutdown.clone())?;
     watch.run(listener, shutdown).await;
     Ok(EXIT_OK)
+}
+
+/// The remote and how to reach it.
+fn remote(a: &WatchArgs, url: &str) -> anyhow::Result<crate::watch::RemoteOrigin> {
+    use crate::source::remote::{default_cache_dir, GitAuth, Remote};
+    let token = match &a.git_token_file {
+        Some(f) => Some(
+            std::fs::read_to_string(f)
+                .map_err(|e| anyhow::anyhow!("cannot read the git token file {}: {e}", f.display()))?,
+        ),
+        None => std::env::var("BERTH_GIT_TOKEN").ok(),
+    }
+    .map(|t| t.lines().next().unwrap_or("").trim().to_string())
+    .filter(|t| !t.is_empty())
+    .map(secrecy::SecretString::from);
+    let auth = GitAuth { token, ssh_key: a.ssh_key.clone(), known_hosts: a.ssh_known_hosts.clone() };
+    let remote = Remote::new(url, &a.branch, auth, &default_cache_dir())?;
+    Ok(crate::watch::RemoteOrigin { remote: Arc::new(remote), interval: a.interval, allow_rewrite: a.allow_rewrite })
 }
 
 /// The webhook secret: `--webhook-secret-file` (its first line), else `BERTH_WEBHOOK_SECRET`.

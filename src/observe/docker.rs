@@ -15,6 +15,7 @@
 
 mod body;
 mod calls;
+mod events;
 mod files;
 mod images;
 use images::pulled;
@@ -522,5 +523,9 @@ impl Engine for DockerEngine {
 
     async fn platform(&self) -> Result<String, EngineError> {
         images::engine_platform(self).await
+    }
+
+    fn container_events(&self, project: &str) -> super::EventStream {
+        events::container_events(&self.docker, project)
     }
 }

@@ -419,6 +419,21 @@ pub enum LockAttempt {
     Retry,
 }
 
+/// What the engine says happened, for `berth watch`'s drift checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// The engine answered: events from now on arrive.
+    Subscribed,
+    /// One of the project's containers died, stopped, was killed or
+    /// removed, ran out of memory, or turned unhealthy.
+    Container { name: String, action: String },
+}
+
+/// A subscription to engine events; it ends (or yields an error) when the
+/// connection to the engine does.
+pub type EventStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<EngineEvent, EngineError>> + Send + 'static>>;
+
 /// The boundary to a container target. Every method is one (or a bounded few)
 /// engine calls; `observe` makes a fixed number of listing calls plus one
 /// inspect per project container.
@@ -509,6 +524,15 @@ pub trait Engine: Send + Sync {
     async fn image_platform(&self, image: &str) -> Result<Option<String>, EngineError>;
     /// The engine's own platform, `os/arch[/variant]` (e.g. `linux/amd64`).
     async fn platform(&self) -> Result<String, EngineError>;
+    /// Events of the project's containers that may mean drift (die,
+    /// destroy, stop, kill, oom, health_status: unhealthy): first
+    /// `Subscribed` once the engine answered, then each as it happens.
+    /// Callers subscribe again when it ends. A target without events never
+    /// yields: its drift is found on the drift interval.
+    fn container_events(&self, project: &str) -> EventStream {
+        let _ = project;
+        Box::pin(futures_util::stream::pending())
+    }
 }
 
 #[cfg(test)]

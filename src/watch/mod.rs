@@ -8,7 +8,10 @@
 //! the next change. SIGTERM/SIGINT end the loop after the pass in flight.
 
 pub mod crashloop;
+pub mod events;
 pub mod http;
+pub mod jitter;
+pub mod local;
 pub mod metrics;
 pub mod notify;
 mod pass;
@@ -17,6 +20,10 @@ pub mod status;
 pub mod trigger;
 pub mod webhook;
 
+pub use crashloop::HealLimit;
+pub use events::spawn_events;
+pub use jitter::Backoff;
+pub use local::{LocalWatch, WatchError, WatchPaths};
 pub use status::{Shared, StatusDoc};
 pub use trigger::{Reasons, Trigger, Triggers};
 
@@ -56,12 +63,25 @@ pub struct Config {
 pub enum Origin {
     /// A folder on this machine: its working tree, as `berth apply` reads it.
     Local { root: PathBuf },
+    /// A branch of a remote repository, mirrored in the state dir.
+    Remote(RemoteOrigin),
+}
+
+/// `--remote URL --branch B --interval D`.
+#[derive(Clone)]
+pub struct RemoteOrigin {
+    pub remote: Arc<crate::source::remote::Remote>,
+    /// How often the branch head is asked for (±10 %).
+    pub interval: Duration,
+    /// Apply a branch that was rewritten (not a fast-forward of what was applied).
+    pub allow_rewrite: bool,
 }
 
 impl Origin {
     fn describe(&self) -> String {
         match self {
             Origin::Local { root } => root.display().to_string(),
+            Origin::Remote(r) => r.remote.url(),
         }
     }
 }
@@ -77,7 +97,11 @@ pub struct Watch {
 
 impl Watch {
     pub fn new(cfg: Config, engine: Arc<dyn Engine>) -> Self {
-        let status = StatusDoc { source: cfg.origin.describe(), ..Default::default() };
+        let branch = match &cfg.origin {
+            Origin::Remote(r) => Some(r.remote.branch().to_string()),
+            Origin::Local { .. } => None,
+        };
+        let status = StatusDoc { source: cfg.origin.describe(), branch, ..Default::default() };
         Watch {
             cfg,
             engine,
@@ -106,6 +130,32 @@ impl Watch {
         // The last failure logged: the same one again is not repeated at every drift check.
         let mut last_failure: Option<String> = None;
         let drift = self.spawn_timer(self.cfg.drift_interval, Trigger::DriftCheck, shutdown.clone());
+        let poll = match &self.cfg.origin {
+            Origin::Remote(r) => Some(self.spawn_timer(r.interval, Trigger::Poll, shutdown.clone())),
+
+            Origin::Local { .. } => None,
+        };
+        let files = match &self.cfg.origin {
+            Origin::Local { root } => {
+                let (root, triggers) = (root.clone(), self.triggers.clone());
+                match tokio::task::spawn_blocking(move || local::LocalWatch::start(&root, triggers)).await {
+                    Ok(Ok(w)) => Some(w),
+                    Ok(Err(e)) => {
+                        tracing::warn!(
+                            "not watching the repository's files ({e}): changes are seen at the next drift check"
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        tracing::warn!("not watching the repository's files ({e})");
+                        None
+                    }
+                }
+            }
+            Origin::Remote(_) => None,
+        };
+        let files = files.map(Arc::new);
+        let mut events: Option<(String, tokio::task::JoinHandle<()>)> = None;
         self.triggers.fire(Trigger::Start);
         loop {
             let reasons = tokio::select! {
@@ -115,8 +165,36 @@ impl Watch {
             let started = Instant::now();
             let at = status::now();
             tracing::info!("pass started ({reasons})");
-            let verdict = match self.read().await {
-                Ok(read) => pass::run(&self.cfg, &self.engine, &self.status, &mut memory, read).await,
+            let verdict = match self.read(&mut memory).await {
+                Ok(read) => {
+                    let project = read.loaded.desired.project.clone();
+                    if let Some(w) = &files {
+                        let paths = local::WatchPaths {
+                            contexts: crate::resolve::build_contexts(&read.loaded.repo)
+                                .into_iter()
+                                .map(|(c, _)| c)
+                                .collect(),
+                            folders: crate::resolve::repo_folders(&read.loaded.repo),
+                        };
+                        let w = w.clone();
+                        // It may walk new folders: off the async threads.
+                        let _ = tokio::task::spawn_blocking(move || w.set_paths(paths)).await;
+                    }
+                    // Engine events of the project's containers: a check at once.
+                    if events.as_ref().is_none_or(|(p, _)| *p != project) {
+                        if let Some((_, old)) = events.take() {
+                            old.abort();
+                        }
+                        let handle = events::spawn_events(
+                            self.engine.clone(),
+                            project.clone(),
+                            self.triggers.clone(),
+                            shutdown.clone(),
+                        );
+                        events = Some((project, handle));
+                    }
+                    pass::run(&self.cfg, &self.engine, &self.status, &mut memory, read).await
+                }
                 Err(v) => v,
             };
             let elapsed = started.elapsed();
@@ -136,13 +214,17 @@ impl Watch {
             }
             let drifted = self.status.get().apps.values().filter(|a| a.state == status::AppState::Drifted).count();
             self.metrics.drifted(drifted);
+            if verdict.result == PassResult::Refused {
+                let attempt = verdict.attempt.clone();
+                self.status.update(|s| s.attempted = attempt);
+            }
             // Transient failures are retried with backoff; anything else ends the retries.
             if let Some(r) = retry.take() {
                 r.abort();
             }
             let backoff_doc = match verdict.result {
                 PassResult::Transient | PassResult::Locked => {
-                    let delay = backoff.next();
+                    let delay = backoff.next_delay();
                     let error = verdict.error.clone().unwrap_or_default();
                     tracing::warn!("pass failed, retrying in {}: {error}", humantime::format_duration(delay));
                     let triggers = self.triggers.clone();
@@ -151,24 +233,24 @@ impl Watch {
                         triggers.fire(Trigger::Retry);
                     }));
                     Some(status::Backoff {
-                        attempt: backoff.attempt,
+                        attempt: backoff.failures(),
                         retry_at: status::at(std::time::SystemTime::now() + delay),
                         error,
                     })
                 }
                 _ => {
-                    backoff = Backoff::default();
+                    backoff.reset();
                     None
                 }
             };
-            if verdict.result != PassResult::Failed {
+            if !matches!(verdict.result, PassResult::Failed | PassResult::Refused) {
                 last_failure = None;
             }
             match (&verdict.result, &verdict.error) {
-                (PassResult::Failed, Some(e)) if last_failure.as_ref() == Some(e) => {
+                (PassResult::Failed | PassResult::Refused, Some(e)) if last_failure.as_ref() == Some(e) => {
                     tracing::debug!("pass failed as before; waiting for a change of the repository")
                 }
-                (PassResult::Failed, Some(e)) => {
+                (PassResult::Failed | PassResult::Refused, Some(e)) => {
                     tracing::error!("pass failed: {e}\n  not retried until the repository changes");
                     last_failure = Some(e.clone());
                 }
@@ -193,6 +275,13 @@ impl Watch {
             });
         }
         drift.abort();
+        if let Some(p) = poll {
+            p.abort();
+        }
+        if let Some((_, e)) = events {
+            e.abort();
+        }
+        drop(files);
         if let Some(r) = retry {
             r.abort();
         }
@@ -203,11 +292,14 @@ impl Watch {
         tracing::info!("watch stopped");
     }
 
-    /// Read the source for a pass (off the async threads).
-    async fn read(&self) -> Result<pass::Read, pass::Verdict> {
+    /// Read the source for a pass (off the async threads): the working
+    /// tree, or the remote branch's head (fetched when it moved, refused
+    /// when it is not a fast-forward of what was applied).
+    async fn read(&self, memory: &mut pass::Memory) -> Result<pass::Read, pass::Verdict> {
+        let load = self.cfg.load.clone();
         match &self.cfg.origin {
             Origin::Local { root } => {
-                let (root, load) = (root.clone(), self.cfg.load.clone());
+                let root = root.clone();
                 let read = tokio::task::spawn_blocking(move || {
                     let loaded = crate::pipeline::load(&root, &load)?;
                     let commit = crate::source::head_commit(&root);
@@ -219,6 +311,37 @@ impl Watch {
                     Ok(Err(e)) => Err(pass::Verdict::invalid(e)),
                     Err(e) => Err(pass::Verdict::invalid_text(format!("reading the repository failed: {e}"))),
                 }
+            }
+            Origin::Remote(r) => {
+                let (remote, fetched) = (r.remote.clone(), memory.fetched.clone());
+                let head = tokio::task::spawn_blocking(move || {
+                    let head = remote.head()?;
+                    // Fetch only when the branch moved since the last fetch.
+                    if fetched.as_deref() != Some(head.as_str()) {
+                        return remote.fetch();
+                    }
+                    Ok(head)
+                })
+                .await
+                .map_err(|e| pass::Verdict::invalid_text(format!("the git task failed: {e}")))?
+                .map_err(pass::Verdict::git)?;
+                if memory.fetched.as_deref() != Some(head.as_str()) {
+                    tracing::info!("branch {} of {} is at {head}", r.remote.branch(), r.remote.url());
+                }
+                memory.fetched = Some(head.clone());
+                self.status.update(|s| s.head = Some(head.clone()));
+                let (remote, commit) = (r.remote.clone(), head.clone());
+                let loaded = tokio::task::spawn_blocking(move || {
+                    let rev = remote.snapshot(&commit)?;
+                    crate::pipeline::load_snapshot(&rev.snapshot, &load)
+                })
+                .await
+                .map_err(|e| pass::Verdict::invalid_text(format!("the git task failed: {e}")))?
+                .map_err(pass::Verdict::invalid)?;
+                if !r.allow_rewrite {
+                    pass::check_fast_forward(&r.remote, &loaded.desired.project, &head, memory).await?;
+                }
+                Ok(pass::Read { loaded, commit: Some(head) })
             }
         }
     }
@@ -233,29 +356,13 @@ impl Watch {
         let triggers = self.triggers.clone();
         tokio::spawn(async move {
             loop {
+                // ±10 %: many watchers of one remote do not poll in step.
+                let wait = jitter::jittered(every, &mut rand::thread_rng());
                 tokio::select! {
-                    _ = tokio::time::sleep(every) => triggers.fire(trigger.clone()),
+                    _ = tokio::time::sleep(wait) => triggers.fire(trigger.clone()),
                     _ = shutdown.cancelled() => return,
                 }
             }
         })
-    }
-}
-
-/// Retry delays after transient failures: 1 s doubling to 5 min, ±10 % jitter.
-#[derive(Debug, Default)]
-struct Backoff {
-    attempt: u32,
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_secs(1);
-    const MAX: Duration = Duration::from_secs(300);
-
-    fn next(&mut self) -> Duration {
-        let base = Self::FIRST.saturating_mul(1u32 << self.attempt.min(16)).min(Self::MAX);
-        self.attempt = self.attempt.saturating_add(1);
-        let jitter: f64 = rand::random::<f64>() * 0.2 - 0.1;
-        base.mul_f64(1.0 + jitter)
     }
 }

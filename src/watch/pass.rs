@@ -27,15 +27,17 @@ pub(super) struct Verdict {
     pub part: Option<Part>,
     /// What to tell `--notify`, if anything.
     pub event: Option<NotifyEvent>,
+    /// A refused source, for `/status`.
+    pub attempt: Option<Attempt>,
 }
 
 impl Verdict {
     fn ok(result: PassResult, plan: &Plan) -> Self {
-        Verdict { result, summary: Some(plan.summary.to_string()), error: None, part: None, event: None }
+        Verdict { result, summary: Some(plan.summary.to_string()), error: None, part: None, event: None, attempt: None }
     }
 
     fn failed(result: PassResult, error: String, part: Option<Part>) -> Self {
-        Verdict { result, summary: None, error: Some(error), part, event: None }
+        Verdict { result, summary: None, error: Some(error), part, event: None, attempt: None }
     }
 
     /// With the event `--notify` hears.
@@ -69,7 +71,61 @@ impl Verdict {
     pub fn invalid_text(error: String) -> Self {
         Verdict::failed(PassResult::Failed, error, None)
     }
+
+    /// The remote could not be asked or fetched: transient (unreachable,
+    /// 5xx, timeouts) or not (refused credentials, no such branch).
+    pub fn git(e: crate::source::remote::GitError) -> Self {
+        match e.is_transient() {
+            true => Verdict::failed(PassResult::Transient, e.to_string(), Some(Part::Git)),
+            false => Verdict::failed(PassResult::Failed, e.to_string(), Some(Part::Git)),
+        }
+    }
 }
+
+/// Refuse `head` unless it is a fast-forward of the commit last applied
+/// to `project` (a rewritten branch is never applied silently).
+pub(super) async fn check_fast_forward(
+    remote: &Arc<crate::source::remote::Remote>,
+    project: &str,
+    head: &str,
+    memory: &mut Memory,
+) -> Result<(), Verdict> {
+    if memory.record.as_ref().is_none_or(|(p, _)| p != project) {
+        let p = project.to_string();
+        let rec = tokio::task::spawn_blocking(move || record::read(&p)).await.unwrap_or_default();
+        memory.record = Some((project.to_string(), rec));
+    }
+    let Some(applied) =
+        memory.record.as_ref().and_then(|(_, r)| r.applied.as_ref()).and_then(|a| a.source.commit.clone())
+    else {
+        return Ok(()); // nothing applied yet: anything goes
+    };
+    if applied == head {
+        return Ok(());
+    }
+    let (mirror, old, new) = (remote.clone(), applied.clone(), head.to_string());
+    let ff = tokio::task::spawn_blocking(move || mirror.is_fast_forward(&old, &new))
+        .await
+        .map_err(|e| Verdict::invalid_text(format!("the git task failed: {e}")))?
+        .map_err(Verdict::git)?;
+    if ff {
+        return Ok(());
+    }
+    let error = format!(
+        "branch {} was rewritten: {head} is not a fast-forward of {applied}, the commit applied; nothing applied \
+(push a fast-forward, or restart berth watch with --allow-rewrite to apply it)",
+        remote.branch()
+    );
+    let mut v = Verdict::failed(PassResult::Refused, error, Some(Part::Git));
+    v.attempt = Some(Attempt {
+        source: SourceRef { commit: Some(head.to_string()), content: String::new(), at: status::now() },
+        result: AttemptResult::Refused,
+        error: v.error.clone(),
+    });
+    Err(v.telling(project, Some(head), NotifyResult::Refused, None))
+}
+
+impl Verdict {}
 
 /// What the loop keeps between passes.
 pub(super) struct Memory {
@@ -82,11 +138,20 @@ pub(super) struct Memory {
     pub heals: super::crashloop::HealLimit,
     /// The drift last reported, so the same drift is not reported at every check.
     pub drift: Option<String>,
+    /// The remote branch head last fetched.
+    pub fetched: Option<String>,
 }
 
 impl Memory {
     pub fn new() -> Self {
-        Memory { record: None, failed: None, suspended: BTreeSet::new(), heals: Default::default(), drift: None }
+        Memory {
+            record: None,
+            failed: None,
+            suspended: BTreeSet::new(),
+            heals: Default::default(),
+            drift: None,
+            fetched: None,
+        }
     }
 }
 
@@ -201,7 +266,7 @@ async fn judge_done(
 ) -> Verdict {
     match ran {
         Ok(Done::Planned(plan)) if plan.is_empty() => {
-            set_apps(shared, this.start, &plan, &BTreeMap::new(), &memory.suspended);
+            set_apps(shared, this.start, &plan, &BTreeMap::new(), &memory.suspended, false);
             if this.changed {
                 remember_applied(memory, this).await;
             }
@@ -214,7 +279,7 @@ async fn judge_done(
                 log_plan(&plan, "drift found (not healed: run with --heal to correct it)");
                 memory.drift = Some(seen);
             }
-            set_apps(shared, this.start, &plan, &BTreeMap::new(), &memory.suspended);
+            set_apps(shared, this.start, &plan, &BTreeMap::new(), &memory.suspended, false);
             Verdict::ok(PassResult::Drifted, &plan).telling(
                 this.project,
                 this.commit(),
@@ -225,7 +290,7 @@ async fn judge_done(
         Ok(Done::Applied { plan, outcome }) => {
             let failures: BTreeMap<String, String> =
                 outcome.failed.iter().map(|f| (f.app.clone(), format!("{}: {}", f.target, f.error))).collect();
-            set_apps(shared, this.start, &plan, &failures, &memory.suspended);
+            set_apps(shared, this.start, &plan, &failures, &memory.suspended, true);
             if outcome.failed.is_empty() {
                 log_plan(&plan, if this.changed { "applied" } else { "drift healed" });
                 remember_applied(memory, this).await;
@@ -359,9 +424,9 @@ fn set_apps(
     plan: &Plan,
     failures: &BTreeMap<String, String>,
     suspended: &BTreeSet<String>,
+    applied: bool,
 ) {
     let Start::Repo(loaded) = start else { return };
-    let applied = !plan.is_empty() && failures.is_empty();
     let mut apps = BTreeMap::new();
     for app in &loaded.desired.apps {
         let reasons: Vec<String> = plan

@@ -119,6 +119,8 @@ pub enum PassResult {
     Failed,
     /// Another apply held the lock; tried again later.
     Locked,
+    /// A rewritten remote branch: nothing applied until a fast-forward or --allow-rewrite.
+    Refused,
 }
 
 impl PassResult {
@@ -130,6 +132,7 @@ impl PassResult {
             PassResult::Transient => "transient",
             PassResult::Failed => "failed",
             PassResult::Locked => "locked",
+            PassResult::Refused => "refused",
         }
     }
 }

@@ -31,3 +31,6 @@ mod secrets;
 mod stopping;
 mod timeouts;
 mod watch;
+mod watch_events;
+mod watch_files;
+mod watch_remote;

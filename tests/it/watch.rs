@@ -19,8 +19,22 @@ pub struct Watcher {
 impl Watcher {
     /// `berth watch <repo> ARGS --listen 127.0.0.1:0`, logging at info.
     pub fn start(repo: &TestRepo, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_with(repo, Some(repo.dir()), args, env)
+    }
+
+    /// `berth watch [REPO] ARGS --listen 127.0.0.1:0` (no REPO: a remote in ARGS).
+    pub fn start_with(
+        repo: &TestRepo,
+        folder: Option<std::path::PathBuf>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut cmd = repo.command();
-        cmd.arg("watch").arg(repo.dir()).args(args).args(["--listen", "127.0.0.1:0"]);
+        cmd.arg("watch");
+        if let Some(f) = folder {
+            cmd.arg(f);
+        }
+        cmd.args(args).args(["--listen", "127.0.0.1:0"]);
         cmd.env("RUST_LOG", "berth=info").stdout(Stdio::null()).stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
