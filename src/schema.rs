@@ -2,7 +2,7 @@
 //! `schema/` in the project holds them, and a test keeps the two equal.
 //! The input files (app, berth.yaml) and every document `--output json`
 //! prints: the plan, validate's and apply's results, and the error a
-//! failing command prints.
+//! failing command prints; `berth watch`'s `/status` document and `--notify` event.
 
 use crate::plan::Plan;
 use crate::render::json::{ApplyDocument, ErrorDocument, ValidateDocument};
@@ -19,6 +19,8 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("error.schema.json", pretty(schemars::schema_for!(ErrorDocument))),
         ("validate.schema.json", pretty(schemars::schema_for!(ValidateDocument))),
         ("apply.schema.json", pretty(schemars::schema_for!(ApplyDocument))),
+        ("status.schema.json", pretty(schemars::schema_for!(crate::watch::StatusDoc))),
+        ("notify.schema.json", pretty(schemars::schema_for!(crate::watch::notify::NotifyEvent))),
     ]
 }
 
