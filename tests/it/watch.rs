@@ -320,3 +320,35 @@ fn sigterm_during_a_replace_finishes_it_and_exits_0() {
     assert_eq!(c[0].env_var("V"), Some("2"));
     assert_exit(&repo.berth(&["plan", "--detailed-exitcode"]), 0);
 }
+
+#[test]
+fn a_watch_and_an_apply_of_the_same_change_make_one_container() {
+    require_engine();
+    let repo = TestRepo::new("watch-race");
+    repo.git_init();
+    // Ready after 2 s: the first applier surely holds the lock when the second comes.
+    let slow = |v: &str| {
+        format!(
+            "image: busybox:1.36\nprocesses:\n  web:\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 2; touch /tmp/ready; while true; do sleep 1; done\"]\nenv: {{V: \"{v}\"}}\nhealthcheck: {{command: [\"CMD\", \"test\", \"-f\", \"/tmp/ready\"], interval: 1s, timeout: 1s, retries: 10}}\n"
+        )
+    };
+    repo.app("web", &slow("1"));
+    repo.commit("v1");
+    let w = Watcher::start(&repo, &["--drift-interval", "1h"], &[]);
+    wait_for("v1 applied", Duration::from_secs(60), || (web_state(&w) == "in-sync" && repo.containers().len() == 1).then_some(()));
+    // The change seen by both: the watch (a file change) and a CI apply (another machine's state dir).
+    repo.app("web", &slow("2"));
+    let other = tempfile::tempdir().unwrap();
+    let apply = repo.command().env("BERTH_STATE_DIR", other.path()).args(["apply", ".", "--auto-approve"]).output().unwrap();
+    assert_exit(&apply, 0);
+    wait_for("the watch to settle", Duration::from_secs(60), || {
+        let s = w.status();
+        (s["last-pass"]["result"] != "applied" || s["apps"]["web"]["state"] == "in-sync").then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let c = repo.containers();
+    assert_eq!(c.len(), 1, "{c:?}\n{}", w.log());
+    assert_eq!(c[0].env_var("V"), Some("2"));
+    assert_exit(&repo.berth(&["plan", "--detailed-exitcode"]), 0);
+    assert!(!w.log().contains("pass failed"), "{}", w.log());
+}
