@@ -164,7 +164,7 @@ impl Watch {
             };
             let started = Instant::now();
             let at = status::now();
-            tracing::info!("pass started ({reasons})");
+            tracing::debug!("pass started ({reasons})");
             let verdict = match self.read(&mut memory).await {
                 Ok(read) => {
                     let project = read.loaded.desired.project.clone();
@@ -246,17 +246,21 @@ impl Watch {
             if !matches!(verdict.result, PassResult::Failed | PassResult::Refused) {
                 last_failure = None;
             }
+            // One line a pass: its trigger, the commits, how it ended.
+            let took = elapsed.as_secs_f64();
+            let commits = verdict.commits.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
             match (&verdict.result, &verdict.error) {
                 (PassResult::Failed | PassResult::Refused, Some(e)) if last_failure.as_ref() == Some(e) => {
-                    tracing::debug!("pass failed as before; waiting for a change of the repository")
+                    tracing::info!("pass ({reasons}){commits} in {took:.1}s: failed as before; waiting for a change of the repository")
                 }
                 (PassResult::Failed | PassResult::Refused, Some(e)) => {
-                    tracing::error!("pass failed: {e}\n  not retried until the repository changes");
+                    tracing::error!(
+                        "pass ({reasons}){commits} in {took:.1}s failed: {e}\n  not retried until the repository changes"
+                    );
                     last_failure = Some(e.clone());
                 }
                 (r, _) => tracing::info!(
-                    "pass done in {:.1}s: {}{}",
-                    elapsed.as_secs_f64(),
+                    "pass ({reasons}){commits} in {took:.1}s: {}{}",
                     r.as_str(),
                     verdict.summary.as_deref().map(|s| format!(" ({s})")).unwrap_or_default()
                 ),

@@ -29,15 +29,25 @@ pub(super) struct Verdict {
     pub event: Option<NotifyEvent>,
     /// A refused source, for `/status`.
     pub attempt: Option<Attempt>,
+    /// The commits of the pass for the log: `applied..planned`, or the one planned.
+    pub commits: Option<String>,
 }
 
 impl Verdict {
     fn ok(result: PassResult, plan: &Plan) -> Self {
-        Verdict { result, summary: Some(plan.summary.to_string()), error: None, part: None, event: None, attempt: None }
+        Verdict {
+            result,
+            summary: Some(plan.summary.to_string()),
+            error: None,
+            part: None,
+            event: None,
+            attempt: None,
+            commits: None,
+        }
     }
 
     fn failed(result: PassResult, error: String, part: Option<Part>) -> Self {
-        Verdict { result, summary: None, error: Some(error), part, event: None, attempt: None }
+        Verdict { result, summary: None, error: Some(error), part, event: None, attempt: None, commits: None }
     }
 
     /// With the event `--notify` hears.
@@ -185,6 +195,7 @@ pub(super) async fn run(
     });
 
     let applied = memory.record.as_ref().and_then(|(_, r)| r.applied.as_ref());
+    let applied_commit = applied.and_then(|a| a.source.commit.clone());
     let changed = applied.is_none_or(|a| a.identity != identity);
     if changed {
         // A new repository: crash-looping apps get another chance.
@@ -227,6 +238,12 @@ pub(super) async fn run(
     }
     let this = This { start: &start, project: &project, source: &source, identity: &identity, changed };
     let mut verdict = judge_done(ran, shared, memory, &this).await;
+    let short = |c: &str| c.chars().take(12).collect::<String>();
+    verdict.commits = match (applied_commit, commit.as_deref()) {
+        (Some(old), Some(new)) if old != new => Some(format!("{}..{}", short(&old), short(new))),
+        (_, Some(new)) => Some(short(new)),
+        _ => None,
+    };
     let applied = memory.record.as_ref().and_then(|(_, r)| r.applied.as_ref()).map(|a| a.source.clone());
     shared.update(|s| s.applied = applied);
     if crash_event.is_some() {
@@ -292,7 +309,7 @@ async fn judge_done(
                 outcome.failed.iter().map(|f| (f.app.clone(), format!("{}: {}", f.target, f.error))).collect();
             set_apps(shared, this.start, &plan, &failures, &memory.suspended, true);
             if outcome.failed.is_empty() {
-                log_plan(&plan, if this.changed { "applied" } else { "drift healed" });
+                tracing::info!(project = %plan.project, "{}: {}", if this.changed { "applied" } else { "drift healed" }, plan.summary);
                 remember_applied(memory, this).await;
                 return Verdict::ok(PassResult::Applied, &plan).telling(
                     this.project,
@@ -468,7 +485,7 @@ fn apps_of(plan: &Plan) -> BTreeSet<String> {
 fn log_plan(plan: &Plan, what: &str) {
     tracing::info!(project = %plan.project, "{what}: {}", plan.summary);
     for a in &plan.actions {
-        tracing::info!(project = %plan.project, app = %a.app, "  {} {} {}: {}", a.symbol(), a.kind.verb(), a.target, a.reason);
+        tracing::info!(project = %plan.project, "  {} {} {}: {}", a.symbol(), a.kind.verb(), a.target, a.reason);
     }
 }
 
@@ -506,7 +523,10 @@ impl Driver for WatchDriver {
 
     fn decide(&self, plan: &Plan) -> Result<Decision, StepError> {
         match self.mode {
-            Mode::Deploy => Ok(Decision::Apply),
+            Mode::Deploy => {
+                log_plan(plan, "applying the repository");
+                Ok(Decision::Apply)
+            }
             Mode::Drift { heal: false } => Ok(Decision::Stop),
             Mode::Drift { heal: true } => {
                 // Each heal counts; an app past its limit is left alone.
@@ -514,7 +534,10 @@ impl Driver for WatchDriver {
                 let now = std::time::Instant::now();
                 let over: BTreeSet<String> = apps_of(plan).into_iter().filter(|app| !heals.allow(app, now)).collect();
                 match over.is_empty() {
-                    true => Ok(Decision::Apply),
+                    true => {
+                        log_plan(plan, "healing drift");
+                        Ok(Decision::Apply)
+                    }
                     false => {
                         self.suspend.lock().unwrap_or_else(|e| e.into_inner()).extend(over.iter().cloned());
                         Ok(Decision::ApplyExcept(over))

@@ -177,9 +177,7 @@ fn a_commit_is_applied_and_drift_is_reported_not_healed() {
     repo.app("web", &sleeper(""));
     let first = repo.commit("web");
     let mut w = Watcher::start(&repo, &["--drift-interval", "1s"], &[]);
-    w.wait_log("the first apply", Duration::from_secs(60), |l| {
-        l.contains("pass done").then_some(()).filter(|_| l.contains("applied"))
-    });
+    w.wait_log("the first apply", Duration::from_secs(60), |l| l.contains("s: applied (").then_some(()));
     let s = w.status();
     assert_eq!(s["applied"]["commit"], first, "{s}");
     assert_eq!(s["attempted"]["result"], "applied", "{s}");
@@ -270,7 +268,7 @@ fn a_signed_webhook_triggers_a_pass_and_a_bad_one_is_refused() {
     repo.commit("web");
     let secret = "hook-secret-canary-51";
     let w = Watcher::start(&repo, &["--drift-interval", "1h"], &[("BERTH_WEBHOOK_SECRET", secret)]);
-    w.wait_log("the first pass", Duration::from_secs(60), |l| l.contains("pass done").then_some(()));
+    w.wait_log("the first pass", Duration::from_secs(60), |l| l.contains("pass (start)").then_some(()));
     let before = w.passes();
     let body = r#"{"ref":"refs/heads/main"}"#;
     // Bad: 401, no pass.
@@ -335,11 +333,14 @@ fn a_watch_and_an_apply_of_the_same_change_make_one_container() {
     repo.app("web", &slow("1"));
     repo.commit("v1");
     let w = Watcher::start(&repo, &["--drift-interval", "1h"], &[]);
-    wait_for("v1 applied", Duration::from_secs(60), || (web_state(&w) == "in-sync" && repo.containers().len() == 1).then_some(()));
+    wait_for("v1 applied", Duration::from_secs(60), || {
+        (web_state(&w) == "in-sync" && repo.containers().len() == 1).then_some(())
+    });
     // The change seen by both: the watch (a file change) and a CI apply (another machine's state dir).
     repo.app("web", &slow("2"));
     let other = tempfile::tempdir().unwrap();
-    let apply = repo.command().env("BERTH_STATE_DIR", other.path()).args(["apply", ".", "--auto-approve"]).output().unwrap();
+    let apply =
+        repo.command().env("BERTH_STATE_DIR", other.path()).args(["apply", ".", "--auto-approve"]).output().unwrap();
     assert_exit(&apply, 0);
     wait_for("the watch to settle", Duration::from_secs(60), || {
         let s = w.status();
