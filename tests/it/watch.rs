@@ -353,3 +353,93 @@ fn a_watch_and_an_apply_of_the_same_change_make_one_container() {
     assert_exit(&repo.berth(&["plan", "--detailed-exitcode"]), 0);
     assert!(!w.log().contains("pass failed"), "{}", w.log());
 }
+
+/// A receiver for `--notify`: every POST body it got.
+struct Receiver {
+    addr: String,
+    bodies: Arc<Mutex<Vec<String>>>,
+}
+
+impl Receiver {
+    fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let sink = bodies.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let mut r = BufReader::new(stream);
+                let mut len = 0usize;
+                let mut line = String::new();
+                while r.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0; len];
+                let _ = r.read_exact(&mut body);
+                sink.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
+                let _ = r.get_mut().write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+            }
+        });
+        Receiver { addr, bodies }
+    }
+
+    fn events(&self) -> Vec<serde_json::Value> {
+        self.bodies.lock().unwrap().iter().map(|b| serde_json::from_str(b).unwrap()).collect()
+    }
+}
+
+#[test]
+fn notify_hears_each_change_and_drift_once_and_never_a_secret() {
+    require_engine();
+    let repo = TestRepo::new("watch-notify");
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.txt");
+    let out = repo.command().args(["secrets", "keygen", "--out"]).arg(&key).output().unwrap();
+    assert_exit(&out, 0);
+    let public = stdout(&out)
+        .lines()
+        .chain(stderr(&out).lines())
+        .find_map(|l| l.split_whitespace().find(|w| w.starts_with("age1")).map(String::from))
+        .expect("a public key");
+    repo.berth_yaml(&format!("recipients: [\"{public}\"]\n"));
+    let canary = "notify-canary-secret-4411";
+    let mut enc = repo
+        .command()
+        .args(["secrets", "encrypt", "db", "-C", "."])
+        .env("BERTH_AGE_IDENTITY", &key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    enc.stdin.take().unwrap().write_all(format!("kind: env\nvalues: {{PASSWORD: {canary}}}\n").as_bytes()).unwrap();
+    assert_exit(&enc.wait_with_output().unwrap(), 0);
+    repo.app("web", &sleeper("secret-env: [db]\n"));
+    let receiver = Receiver::start();
+    let url = format!("http://{}/hook", receiver.addr);
+    let key_s = key.to_str().unwrap();
+    let w = Watcher::start(&repo, &["--drift-interval", "1s", "--notify", &url], &[("BERTH_AGE_IDENTITY", key_s)]);
+    wait_for("an applied event", Duration::from_secs(60), || {
+        receiver.events().iter().any(|e| e["result"] == "applied").then_some(())
+    });
+    let name = format!("{}-web-web-1", repo.project());
+    docker_ok(&["stop", "-t", "1", &name]);
+    wait_for("a drifted event", Duration::from_secs(30), || {
+        receiver.events().iter().any(|e| e["result"] == "drifted").then_some(())
+    });
+    // Several more checks of the same drift: no new event.
+    let passes = w.passes();
+    wait_for("more drift checks", Duration::from_secs(20), || (w.passes() >= passes + 3).then_some(()));
+    let events = receiver.events();
+    assert_eq!(events.iter().filter(|e| e["result"] == "drifted").count(), 1, "{events:?}");
+    let applied = events.iter().find(|e| e["result"] == "applied").unwrap();
+    assert_eq!(applied["project"], repo.project());
+    assert!(applied["changes"].as_array().is_some_and(|c| c.iter().any(|c| c["app"] == "web")), "{applied}");
+    for b in receiver.bodies.lock().unwrap().iter() {
+        assert!(!b.contains(canary), "a secret value reached a notification: {b}");
+    }
+    assert!(!w.log().contains(canary));
+}
