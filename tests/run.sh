@@ -6,7 +6,10 @@
 #   4. runs `cargo test --locked`, passing any arguments through:
 #        bash tests/run.sh                  everything
 #        bash tests/run.sh --test it engine one integration module
-# Exits with cargo's status.
+#   5. without arguments, then the packaging tests (tests/packaging.sh: the
+#      release build, the .deb, the container image), unless
+#      BERTH_SKIP_PACKAGING=1.
+# Exits non-zero when cargo test or the packaging tests failed.
 #
 # Environment:
 #   BERTH_TEST_DOCKERD_ARGS  extra dockerd flags when this script starts one
@@ -31,4 +34,13 @@ section "cargo test --locked $*"
 status=0
 cargo test --locked "$@" || status=$?
 section "cargo test finished with status $status"
+
+# --- 5. Packaging ----------------------------------------------------------
+if [ $# -eq 0 ] && [ "${BERTH_SKIP_PACKAGING:-}" != 1 ]; then
+    section "tests/packaging.sh"
+    packaging=0
+    bash tests/packaging.sh || packaging=$?
+    section "tests/packaging.sh finished with status $packaging"
+    [ "$status" -ne 0 ] || status=$packaging
+fi
 exit "$status"

@@ -3,6 +3,7 @@
 //! only place that prints errors; library stages return typed errors.
 
 mod apply;
+mod docs;
 pub mod logging;
 mod output;
 mod plan;
@@ -27,7 +28,7 @@ pub const EXIT_CHANGES: u8 = 2;
 #[derive(Debug, Parser)]
 #[command(
     name = "berth",
-    version,
+    version = docs::VERSION,
     about = "Declarative GitOps reconciler for containers on a Docker host",
     long_about = "berth reads a repository of app specs (apps/*.yaml, berth.yaml) as the desired state, \
 compares it with what the Docker engine runs, prints the difference as a plan, and applies it.\n\n\
@@ -41,7 +42,7 @@ Color only on a terminal, never with NO_COLOR set. Logs: RUST_LOG=debug."
 )]
 pub struct Cli {
     /// age identity file decrypting credentials/*.age (else BERTH_AGE_KEY,
-    /// BERTH_AGE_IDENTITY, ~/.config/berth/identity.txt).
+    /// BERTH_AGE_IDENTITY, $CREDENTIALS_DIRECTORY/berth-identity, ~/.config/berth/identity.txt).
     #[arg(long, global = true, value_name = "FILE")]
     identity: Option<PathBuf>,
     /// How long to wait for the Docker engine: to connect, for each answer,
@@ -87,6 +88,11 @@ enum Command {
         #[arg(long, default_value = "schema")]
         out: PathBuf,
     },
+    /// Print the shell completion script (bash, zsh, fish, …) on stdout.
+    Completions(docs::CompletionsArgs),
+    /// Write man pages (berth.1 and one per subcommand); used by packaging.
+    #[command(hide = true)]
+    Manpages(docs::ManpagesArgs),
 }
 
 /// `[REPO] APP` of `report` and `rollback`: two arguments are REPO and APP;
@@ -153,6 +159,8 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate(a) => validate::run(&a, &load),
         Command::Schema { out } => schema(&out),
+        Command::Completions(a) => docs::completions(&a),
+        Command::Manpages(a) => docs::manpages(&a),
         command => run_async(command, &load),
     };
     ExitCode::from(code.unwrap_or_else(|e| report(&e)))
@@ -167,7 +175,9 @@ fn run_async(command: Command, load: &crate::pipeline::LoadOptions) -> anyhow::R
         .map_err(|e| anyhow::anyhow!("failed to start berth's async runtime: {e}"))?;
     runtime.block_on(async {
         match command {
-            Command::Validate(_) | Command::Schema { .. } => unreachable!("run without a runtime"),
+            Command::Validate(_) | Command::Schema { .. } | Command::Completions(_) | Command::Manpages(_) => {
+                unreachable!("run without a runtime")
+            }
             Command::Plan(a) => plan::run_plan(a, load).await,
             Command::Drift(a) => plan::run_drift(a, load).await,
             Command::Apply(a) => apply::run(a, load).await,

@@ -28,3 +28,4 @@ mod saved_plans;
 mod secrets;
 mod stopping;
 mod timeouts;
+mod unattended;
