@@ -18,10 +18,11 @@ fn main() {
 }
 
 /// The checkout's commit, and `rerun-if-changed` lines for what moves it:
-/// HEAD, the branch it points to, packed refs, and what the binary is made
-/// of (for `-dirty`; a change elsewhere, say in README.md, is not watched).
-/// Not the index: staging changes nothing here, and watching it would
-/// rebuild berth at every `git add`.
+/// HEAD, the branch it points to, packed refs, and the sources (for
+/// `-dirty`). Not the index (staging changes nothing here) nor Cargo.toml
+/// (packaging metadata lives there): watching them would rebuild berth at
+/// every `git add` or packaging edit. A change elsewhere shows as `-dirty`
+/// at the next rebuild.
 fn from_git() -> Option<String> {
     let git = |args: &[&str]| -> Option<String> {
         // GIT_OPTIONAL_LOCKS=0: `describe --dirty` must not rewrite the
@@ -30,17 +31,21 @@ fn from_git() -> Option<String> {
         out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
     };
     // In a worktree `.git` is a file; ask git where its files are.
-    for name in ["HEAD", "packed-refs"] {
-        if let Some(p) = git(&["rev-parse", "--git-path", name]) {
-            println!("cargo:rerun-if-changed={}", PathBuf::from(p).display());
+    // Only files that exist: cargo reruns a build script whose watched
+    // file is missing every time (no packed-refs is common).
+    let watch = |p: String| {
+        let p = PathBuf::from(p);
+        if p.exists() {
+            println!("cargo:rerun-if-changed={}", p.display());
         }
+    };
+    for name in ["HEAD", "packed-refs"] {
+        git(&["rev-parse", "--git-path", name]).map(watch);
     }
     if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        if let Some(p) = git(&["rev-parse", "--git-path", &branch]) {
-            println!("cargo:rerun-if-changed={}", PathBuf::from(p).display());
-        }
+        git(&["rev-parse", "--git-path", &branch]).map(watch);
     }
-    for tracked in ["src", "Cargo.toml", "Cargo.lock", "build.rs"] {
+    for tracked in ["src", "build.rs"] {
         println!("cargo:rerun-if-changed={tracked}");
     }
     git(&["describe", "--always", "--dirty", "--abbrev=12", "--exclude=*"]).filter(|c| !c.is_empty())

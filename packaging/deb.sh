@@ -20,6 +20,7 @@ bash packaging/release.sh >/dev/null
 # Man pages are gzipped here, as Debian wants them (-n: no name or time
 # inside, so the same input gives the same bytes).
 gzip -9n target/assets/man/*.1
+gzip -9n <packaging/debian/changelog >target/assets/changelog.gz
 cargo deb --no-build --locked >&2
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 deb="target/debian/berth_${version}_$(dpkg --print-architecture).deb"

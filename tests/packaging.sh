@@ -40,6 +40,9 @@ cleanup() {
     docker rm -f "berth-lock-$project" >/dev/null 2>&1
     docker network rm "${project}_default" >/dev/null 2>&1
     docker volume ls -q --filter "label=berth.project=$project" | xargs -r docker volume rm >/dev/null 2>&1
+    # Release tags berth gave the app's image (berth.local/<project>/<app>:<n>).
+    docker images --format '{{.Repository}}:{{.Tag}}' --filter "reference=berth.local/$project/*" |
+        xargs -r docker rmi >/dev/null 2>&1
     docker rmi "$image:$version" "$image:latest" >/dev/null 2>&1
     rm -rf "$work"
 }

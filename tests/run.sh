@@ -25,6 +25,16 @@ trap 'stop_dockerd' EXIT
 # shellcheck source=../scripts/engine.sh
 source scripts/engine.sh
 
+# Tools of the unattended-use and packaging tests (unit checks, completion
+# syntax, lintian), not needed by scripts/example.sh.
+extra=()
+command -v systemd-analyze >/dev/null || extra+=(systemd)
+for tool in zsh fish lintian; do command -v "$tool" >/dev/null || extra+=("$tool"); done
+if ((${#extra[@]})); then
+    section "Installing ${extra[*]}"
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${extra[@]}"
+fi
+
 # --- 3. Stand-in images -----------------------------------------------------
 section "Stand-in images"
 bash tests/fixtures/make-images.sh
