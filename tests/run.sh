@@ -8,7 +8,10 @@
 #   4. runs `cargo test --locked`, passing any arguments through:
 #        bash tests/run.sh                  everything
 #        bash tests/run.sh --test it engine one integration module
-# Exits with cargo's status.
+#   5. without arguments, then the packaging tests (tests/packaging.sh: the
+#      release build, the .deb, the container image), unless
+#      BERTH_SKIP_PACKAGING=1.
+# Exits non-zero when cargo test or the packaging tests failed.
 #
 # Environment:
 #   BERTH_TEST_DOCKERD_ARGS  extra dockerd flags when this script starts one
@@ -23,6 +26,16 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 trap 'stop_dockerd' EXIT
 # shellcheck source=../scripts/engine.sh
 source scripts/engine.sh
+
+# Tools of the unattended-use and packaging tests (unit checks, completion
+# syntax, lintian), not needed by scripts/example.sh.
+extra=()
+command -v systemd-analyze >/dev/null || extra+=(systemd)
+for tool in zsh fish lintian; do command -v "$tool" >/dev/null || extra+=("$tool"); done
+if ((${#extra[@]})); then
+    section "Installing ${extra[*]}"
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${extra[@]}"
+fi
 
 # --- 3. Stand-in images -----------------------------------------------------
 section "Stand-in images"
@@ -52,4 +65,13 @@ section "cargo test --locked $*"
 status=0
 cargo test --locked "$@" || status=$?
 section "cargo test finished with status $status"
+
+# --- 5. Packaging ----------------------------------------------------------
+if [ $# -eq 0 ] && [ "${BERTH_SKIP_PACKAGING:-}" != 1 ]; then
+    section "tests/packaging.sh"
+    packaging=0
+    bash tests/packaging.sh || packaging=$?
+    section "tests/packaging.sh finished with status $packaging"
+    [ "$status" -ne 0 ] || status=$packaging
+fi
 exit "$status"

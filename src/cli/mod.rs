@@ -3,6 +3,7 @@
 //! only place that prints errors; library stages return typed errors.
 
 mod apply;
+mod docs;
 #[cfg(test)]
 mod help_tests;
 pub mod logging;
@@ -31,7 +32,7 @@ pub const EXIT_CHANGES: u8 = 2;
 #[derive(Debug, Parser)]
 #[command(
     name = "berth",
-    version,
+    version = docs::VERSION,
     about = "Declarative GitOps reconciler for containers on a Docker host",
     long_about = "berth reads a repository of app specs (apps/*.yaml, berth.yaml) as the desired state, \
 compares it with what the Docker engine runs, prints the difference as a plan, and applies it.\n\n\
@@ -48,7 +49,7 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value = "text", value_name = "FORMAT")]
     log_format: logging::LogFormat,
     /// age identity file decrypting credentials/*.age (else BERTH_AGE_KEY,
-    /// BERTH_AGE_IDENTITY, ~/.config/berth/identity.txt).
+    /// BERTH_AGE_IDENTITY, $CREDENTIALS_DIRECTORY/berth-identity, ~/.config/berth/identity.txt).
     #[arg(long, global = true, value_name = "FILE")]
     identity: Option<PathBuf>,
     /// How long to wait for the Docker engine: to connect, for each answer,
@@ -99,6 +100,11 @@ enum Command {
         #[arg(long, default_value = "schema")]
         out: PathBuf,
     },
+    /// Print the shell completion script (bash, zsh, fish, …) on stdout.
+    Completions(docs::CompletionsArgs),
+    /// Write man pages (berth.1 and one per subcommand); used by packaging.
+    #[command(hide = true)]
+    Manpages(docs::ManpagesArgs),
 }
 
 /// `[REPO] APP` of `report` and `rollback`: two arguments are REPO and APP;
@@ -166,6 +172,8 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Validate(a) => validate::run(&a, &load),
         Command::Schema { out } => schema(&out),
+        Command::Completions(a) => docs::completions(&a),
+        Command::Manpages(a) => docs::manpages(&a),
         command => run_async(command, &load),
     };
     ExitCode::from(code.unwrap_or_else(|e| report(&e)))
@@ -180,7 +188,9 @@ fn run_async(command: Command, load: &crate::pipeline::LoadOptions) -> anyhow::R
         .map_err(|e| anyhow::anyhow!("failed to start berth's async runtime: {e}"))?;
     runtime.block_on(async {
         match command {
-            Command::Validate(_) | Command::Schema { .. } => unreachable!("run without a runtime"),
+            Command::Validate(_) | Command::Schema { .. } | Command::Completions(_) | Command::Manpages(_) => {
+                unreachable!("run without a runtime")
+            }
             Command::Plan(a) => plan::run_plan(a, load).await,
             Command::Drift(a) => plan::run_drift(a, load).await,
             Command::Apply(a) => apply::run(a, load).await,

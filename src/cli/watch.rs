@@ -130,7 +130,7 @@ fn remote(a: &WatchArgs, url: &str) -> anyhow::Result<crate::watch::RemoteOrigin
     .filter(|t| !t.is_empty())
     .map(secrecy::SecretString::from);
     let auth = GitAuth { token, ssh_key: a.ssh_key.clone(), known_hosts: a.ssh_known_hosts.clone() };
-    let remote = Remote::new(url, &a.branch, auth, &default_cache_dir())?;
+    let remote = Remote::new(url, &a.branch, auth, &default_cache_dir()?)?;
     Ok(crate::watch::RemoteOrigin { remote: Arc::new(remote), interval: a.interval, allow_rewrite: a.allow_rewrite })
 }
 

@@ -51,8 +51,8 @@ pub enum PipelineError {
     Invalid(Vec<Diagnostic>),
     #[error(transparent)]
     Engine(#[from] EngineError),
-    #[error("failed to read the secret-fingerprint key: {0}")]
-    FingerprintKey(std::io::Error),
+    #[error(transparent)]
+    FingerprintKey(crate::state::StateError),
     #[error("the saved plan is stale: {0}; run `berth plan --out` again")]
     StalePlan(String),
     /// A plan file that cannot be read, or of another format version.

@@ -1,7 +1,8 @@
 //! Identity: the age key that decrypts credential files, and where it comes from.
 //!
 //! Looked up in SPEC §1 order: `--identity FILE`, `BERTH_AGE_KEY` (the key
-//! text itself, for CI secrets), `BERTH_AGE_IDENTITY` (a path), then
+//! text itself, for CI secrets), `BERTH_AGE_IDENTITY` (a path),
+//! `$CREDENTIALS_DIRECTORY/berth-identity` (systemd's `LoadCredential=`), then
 //! `~/.config/berth/identity.txt`. A key is X25519 (`AGE-SECRET-KEY-1…`
 //! lines as `age-keygen` writes them, comments allowed) or an unencrypted
 //! OpenSSH ed25519 (or rsa) private key. Key text is zeroized after parsing
@@ -14,7 +15,8 @@ use zeroize::Zeroizing;
 
 /// Where berth looks for an identity, said to the user when none is found.
 pub const LOOKUP_ORDER: &str = "berth looks for an age identity in: --identity FILE, then $BERTH_AGE_KEY \
-(the key itself), then $BERTH_AGE_IDENTITY (a path), then ~/.config/berth/identity.txt; \
+(the key itself), then $BERTH_AGE_IDENTITY (a path), then $CREDENTIALS_DIRECTORY/berth-identity \
+(systemd's LoadCredential=berth-identity:FILE), then ~/.config/berth/identity.txt; \
 create one with `berth secrets keygen` and add its public key to berth.yaml `recipients:`";
 
 /// One or more age identities, with their public recipients.
@@ -125,7 +127,9 @@ fn parse_ssh(text: &str, origin: &str) -> Result<Identity, String> {
 }
 
 /// Find the identity: `flag`, else `$BERTH_AGE_KEY`, else `$BERTH_AGE_IDENTITY`,
-/// else `~/.config/berth/identity.txt`. Only the first source present is
+/// else `$CREDENTIALS_DIRECTORY/berth-identity` when that file exists (a
+/// service's other credentials are no reason to fail), else
+/// `~/.config/berth/identity.txt`. Only the first source present is
 /// used: a broken one is an error, not a reason to try the next.
 pub fn load_identity(flag: Option<&Path>) -> Result<Identity, SecretsError> {
     if let Some(path) = flag {
@@ -142,10 +146,20 @@ pub fn load_identity(flag: Option<&Path>) -> Result<Identity, SecretsError> {
         let path = PathBuf::from(path);
         return Identity::from_file(&path, &format!("$BERTH_AGE_IDENTITY ({})", path.display()));
     }
+    if let Some(path) = credential_path().filter(|p| p.exists()) {
+        return Identity::from_file(&path, &format!("systemd credential berth-identity ({})", path.display()));
+    }
     match default_identity_path() {
         Some(path) if path.exists() => Identity::from_file(&path, &path.display().to_string()),
         _ => Err(SecretsError::NoIdentity),
     }
+}
+
+/// `$CREDENTIALS_DIRECTORY/berth-identity`: where systemd puts
+/// `LoadCredential=berth-identity:FILE` for the service.
+fn credential_path() -> Option<PathBuf> {
+    let dir = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty())?;
+    Some(PathBuf::from(dir).join("berth-identity"))
 }
 
 /// `~/.config/berth/identity.txt` (`$HOME`), where `secrets keygen` writes by default.

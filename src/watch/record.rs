@@ -23,13 +23,20 @@ pub struct Applied {
     pub identity: String,
 }
 
-fn path(project: &str) -> PathBuf {
-    crate::state::state_dir().join("watch").join(format!("{project}.json"))
+fn path(project: &str) -> std::io::Result<PathBuf> {
+    let dir = crate::state::ensured_state_dir().map_err(std::io::Error::other)?;
+    Ok(dir.join("watch").join(format!("{project}.json")))
 }
 
 /// The record of `project`; empty when there is none or it cannot be read.
 pub fn read(project: &str) -> Record {
-    let p = path(project);
+    let p = match path(project) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!("no watch record: {e}");
+            return Record::default();
+        }
+    };
     match std::fs::read(&p) {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
             tracing::warn!("ignoring {}: {e}", p.display());
@@ -41,7 +48,7 @@ pub fn read(project: &str) -> Record {
 
 /// Write the record (atomically: a temporary file renamed over it).
 pub fn write(project: &str, record: &Record) -> std::io::Result<()> {
-    let p = path(project);
+    let p = path(project)?;
     let dir = p.parent().map(PathBuf::from).unwrap_or_default();
     std::fs::create_dir_all(&dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;

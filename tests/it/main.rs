@@ -30,6 +30,7 @@ mod saved_plans;
 mod secrets;
 mod stopping;
 mod timeouts;
+mod unattended;
 mod watch;
 mod watch_events;
 mod watch_files;

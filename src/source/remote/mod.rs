@@ -84,8 +84,8 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Where berth keeps remote mirrors: `<state dir>/remotes`.
-pub fn default_cache_dir() -> PathBuf {
-    crate::state::state_dir().join("remotes")
+pub fn default_cache_dir() -> Result<PathBuf, crate::state::StateError> {
+    Ok(crate::state::ensured_state_dir()?.join("remotes"))
 }
 
 /// One branch of a remote repository, and its mirror.
