@@ -33,4 +33,5 @@ mod timeouts;
 mod watch;
 mod watch_events;
 mod watch_files;
+mod watch_outage;
 mod watch_remote;
