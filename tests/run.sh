@@ -17,7 +17,11 @@
 #   BERTH_TEST_DOCKERD_ARGS  extra dockerd flags when this script starts one
 #                            (e.g. -H/--data-root/--exec-root/--pidfile for a second
 #                            engine; never --bridge=none beside another engine:
-#                            dockerd then deletes the host's docker0 bridge)
+#                            dockerd then deletes the host's docker0 bridge; nor
+#                            restart one on its data root in the host's network
+#                            namespace: that deletes docker0 too. A test that needs
+#                            a second engine runs it under `unshare --net`, see
+#                            tests/it/watch_outage.rs)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

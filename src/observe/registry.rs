@@ -20,6 +20,7 @@ mod auth;
 mod endpoint;
 mod error;
 mod manifest;
+mod tokens;
 mod wire;
 
 pub use endpoint::{is_loopback, CA_ENV, DOCKER_CERTS_D};
@@ -36,8 +37,9 @@ use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use tokens::{TokenCache, TokenKey};
 use wire::Meter;
 
 /// Manifest types berth accepts, as the engine asks for them: with the
@@ -98,9 +100,15 @@ impl From<&super::PullAuth> for Login {
 }
 
 /// Reads from container registries. Cheap to make and to share: the CAs
-/// are read at the first call, and one HTTP client (with its TLS set-up) is
-/// made per registry host on first use.
-pub struct RegistryClient {
+/// are read at the first call, one HTTP client (with its TLS set-up) is
+/// made per registry host on first use, and bearer tokens are kept while
+/// they live. Clones share all of it: a long-running process keeps one
+/// client, so its passes reuse connections and tokens.
+#[derive(Clone)]
+pub struct RegistryClient(Arc<Inner>);
+
+/// What clones of a `RegistryClient` share.
+struct Inner {
     insecure: Vec<String>,
     /// Where the CAs come from, until the first call reads them.
     trust_from: TrustFrom,
@@ -108,11 +116,12 @@ pub struct RegistryClient {
     trust: OnceLock<Result<Trust, RegistryError>>,
     endpoints: Mutex<HashMap<String, Endpoint>>,
     clients: Clients,
+    tokens: TokenCache,
 }
 
 impl std::fmt::Debug for RegistryClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegistryClient").field("insecure", &self.insecure).finish_non_exhaustive()
+        f.debug_struct("RegistryClient").field("insecure", &self.0.insecure).finish_non_exhaustive()
     }
 }
 
@@ -180,12 +189,38 @@ impl RegistryClient {
     pub fn new(opts: RegistryOptions) -> Self {
         let env_ca = std::env::var_os(CA_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
         let certs_d = opts.certs_d.unwrap_or_else(|| PathBuf::from(DOCKER_CERTS_D));
-        Self {
+        Self(Arc::new(Inner {
             insecure: opts.insecure,
             trust_from: TrustFrom { pems: opts.extra_ca_pem, env_ca, certs_d },
             trust: OnceLock::new(),
             endpoints: Mutex::new(HashMap::new()),
             clients: Clients::default(),
+            tokens: TokenCache::default(),
+        }))
+    }
+
+    /// The registries `insecure` names, as given to `new`.
+    pub fn insecure(&self) -> &[String] {
+        &self.0.insecure
+    }
+
+    /// `call`, and once more when the registry refused a token that was
+    /// kept for `actions` on `t`'s repository (revoked, or the registry
+    /// now trusts another signing key): the second try asks for a new one.
+    async fn renewing<T, F, Fut>(
+        &self,
+        t: &Target,
+        auth: Option<&Login>,
+        actions: &str,
+        mut call: F,
+    ) -> Result<T, RegistryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, RegistryError>>,
+    {
+        match call().await {
+            Err(RegistryError::Denied { .. }) if self.0.tokens.forget(&scope(t, actions), auth) => call().await,
+            other => other,
         }
     }
 
@@ -207,7 +242,7 @@ impl RegistryClient {
             credential: credential_name.or(auth.map(|l| l.username.as_str())),
             what: &what,
         };
-        let found = retried(|| self.head_manifest(&t, auth, &ctx)).await;
+        let found = self.renewing(&t, auth, PULL, || retried(|| self.head_manifest(&t, auth, &ctx))).await;
         self.with_nearest(&t, auth, &ctx, found).await
     }
 
@@ -219,7 +254,7 @@ impl RegistryClient {
         let what = format!("list the tags of {repo}");
         let ctx =
             Context { image: repo, registry: &t.registry, credential: auth.map(|l| l.username.as_str()), what: &what };
-        retried(|| self.list_tags(&t, auth, &ctx)).await
+        self.renewing(&t, auth, PULL, || retried(|| self.list_tags(&t, auth, &ctx))).await
     }
 
     /// Which platforms `image` offers: those of its index, or the one of a
@@ -240,7 +275,7 @@ impl RegistryClient {
             credential: credential_name.or(auth.map(|l| l.username.as_str())),
             what: &what,
         };
-        let found = retried(|| self.read_platforms(&t, auth, &ctx)).await;
+        let found = self.renewing(&t, auth, PULL, || retried(|| self.read_platforms(&t, auth, &ctx))).await;
         self.with_nearest(&t, auth, &ctx, found).await
     }
 
@@ -296,7 +331,8 @@ impl RegistryClient {
         let credential = credential_name.or(auth.map(|l| l.username.as_str()));
         let ctx = Context { image, registry: &t.registry, credential, what: &what };
         let meter = Meter::default();
-        let pushed = retried(|| self.put_tags(&t, new_tags, auth, &ctx, &meter)).await;
+        let pushed =
+            self.renewing(&t, auth, PULL_PUSH, || retried(|| self.put_tags(&t, new_tags, auth, &ctx, &meter))).await;
         match self.with_nearest(&t, auth, &ctx, pushed).await {
             Ok(()) => Ok(meter.total()),
             Err(RegistryError::Denied { registry, credential, .. }) => {
@@ -546,7 +582,8 @@ impl RegistryClient {
     }
 
     /// A token for `actions` on `t.repo` from the realm, for `auth` or
-    /// anonymous.
+    /// anonymous: the one kept from an earlier call while it lives, else a
+    /// new one (kept for the next calls).
     #[allow(clippy::too_many_arguments)]
     async fn token(
         &self,
@@ -563,7 +600,17 @@ impl RegistryClient {
             what: format!("use the token service {realm:?} it names"),
             status: 401,
         };
-        let url = auth::token_url(realm, service, &format!("repository:{}:{actions}", t.repo)).ok_or_else(bad_realm)?;
+        let scope = scope(t, actions);
+        let key = TokenKey::new(realm, service, &scope, auth);
+        if let Some(token) = self.0.tokens.get(&key, std::time::Instant::now()) {
+            return Ok(token);
+        }
+        let _turn = self.0.tokens.turn(&key).await;
+        // Another call may have asked while this one waited.
+        if let Some(token) = self.0.tokens.get(&key, std::time::Instant::now()) {
+            return Ok(token);
+        }
+        let url = auth::token_url(realm, service, &scope).ok_or_else(bad_realm)?;
         let realm_host = match (url.host_str(), url.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_string(),
@@ -583,16 +630,18 @@ impl RegistryClient {
             s => return Err(from_status(ctx, s, resp.headers())),
         }
         let body = resp.bytes().await.map_err(|e| unreachable(&t.registry, &e))?;
-        auth::token_from_json(&body).ok_or_else(|| RegistryError::Unexpected {
+        let token = auth::token_from_json(&body).ok_or_else(|| RegistryError::Unexpected {
             registry: t.registry.clone(),
             what: format!("read a token from {realm_host} (no token in its answer)"),
             status: 200,
-        })
+        })?;
+        self.0.tokens.put(key, token.clone(), tokens::expires_in(&body), std::time::Instant::now());
+        Ok(token)
     }
 
     fn trust(&self) -> Result<&Trust, RegistryError> {
-        let from = &self.trust_from;
-        let trust = self.trust.get_or_init(|| Trust::load(&from.pems, from.env_ca.clone(), from.certs_d.clone()));
+        let from = &self.0.trust_from;
+        let trust = self.0.trust.get_or_init(|| Trust::load(&from.pems, from.env_ca.clone(), from.certs_d.clone()));
         trust.as_ref().map_err(Clone::clone)
     }
 
@@ -600,16 +649,21 @@ impl RegistryClient {
     /// plain-HTTP answer said the server speaks only HTTPS).
     fn endpoint(&self, host: &str, https: bool) -> Result<Endpoint, RegistryError> {
         let trust = self.trust()?;
-        let mut endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+        let mut endpoints = self.0.endpoints.lock().unwrap_or_else(|p| p.into_inner());
         match endpoints.get(host) {
             Some(ep) if !https || !ep.plain => Ok(ep.clone()),
             _ => {
-                let ep = Endpoint::new(host, &self.insecure, trust, https, &self.clients)?;
+                let ep = Endpoint::new(host, &self.0.insecure, trust, https, &self.0.clients)?;
                 endpoints.insert(host.to_string(), ep.clone());
                 Ok(ep)
             }
         }
     }
+}
+
+/// The token scope for `actions` (`pull`, `pull,push`) on `t`'s repository.
+fn scope(t: &Target, actions: &str) -> String {
+    format!("repository:{}:{actions}", t.repo)
 }
 
 /// Retries while the registry cannot say (unreachable, 5xx, 429): three

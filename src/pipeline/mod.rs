@@ -276,12 +276,25 @@ pub async fn releases(
 }
 
 /// A registry client that speaks to the repository's insecure registries.
+/// The process keeps one: every plan and apply of a command, and every pass
+/// of a watch, reuse its connections and tokens.
 pub fn registry_client(repo: &Repo) -> RegistryClient {
     client_for(repo.settings.insecure_registries.iter().map(|r| r.value.clone()).collect())
 }
 
 fn client_for(insecure: Vec<String>) -> RegistryClient {
-    RegistryClient::new(RegistryOptions { insecure, ..Default::default() })
+    // One client, for the last list asked for: a repository that changes its
+    // insecure registries gets a new one, and the old one goes (no map grows).
+    static SHARED: std::sync::Mutex<Option<RegistryClient>> = std::sync::Mutex::new(None);
+    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    match shared.as_ref() {
+        Some(c) if c.insecure() == insecure.as_slice() => c.clone(),
+        _ => {
+            let c = RegistryClient::new(RegistryOptions { insecure, ..Default::default() });
+            *shared = Some(c.clone());
+            c
+        }
+    }
 }
 
 /// Where an apply of a plan acts, with files from `tree` (a checkout, or

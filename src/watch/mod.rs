@@ -226,7 +226,9 @@ impl Watch {
                 PassResult::Transient | PassResult::Locked => {
                     let delay = backoff.next_delay();
                     let error = verdict.error.clone().unwrap_or_default();
-                    tracing::warn!("pass failed, retrying in {}: {error}", humantime::format_duration(delay));
+                    // To the tenth of a second: "1s 34ms 506us 781ns" says nothing more.
+                    let shown = Duration::from_millis(delay.as_millis() as u64 / 100 * 100);
+                    tracing::warn!("pass failed, retrying in {}: {error}", humantime::format_duration(shown));
                     let triggers = self.triggers.clone();
                     retry = Some(tokio::spawn(async move {
                         tokio::time::sleep(delay).await;

@@ -34,4 +34,5 @@ mod unattended;
 mod watch;
 mod watch_events;
 mod watch_files;
+mod watch_outage;
 mod watch_remote;

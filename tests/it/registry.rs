@@ -350,3 +350,71 @@ async fn nothing_listening_is_unreachable() {
     assert!(started.elapsed() < Duration::from_secs(5), "retries took {:?}", started.elapsed());
     assert_no_secret(&e);
 }
+
+/// Tokens are kept while they live: further reads (by the client or a
+/// clone) ask the token service nothing; another login, or push rights,
+/// get their own token.
+#[tokio::test]
+async fn tokens_are_kept_across_calls_and_clones() {
+    let reg = TestRegistry::with_token_auth(USER, PASSWORD);
+    let pushed = reg.push("busybox:1.36", "kept/app:1", Some((USER, PASSWORD)));
+    let _untag = Untag(pushed.reference.clone());
+    let client = RegistryClient::new(RegistryOptions::default());
+    let before = reg.token_requests().len();
+    let asked = || reg.token_requests().len() - before;
+    for _ in 0..3 {
+        assert_eq!(
+            client.digest(&pushed.reference, Some(&login(PASSWORD)), None).await.expect("digest"),
+            pushed.digest
+        );
+    }
+    let clone = client.clone();
+    assert_eq!(clone.tags(&pushed.repository, Some(&login(PASSWORD))).await.expect("tags"), vec!["1".to_string()]);
+    assert_eq!(asked(), 1, "one token for four reads: {:?}", reg.token_requests());
+    // A wrong password is another login: refused by the token service, nothing kept.
+    assert!(client.digest(&pushed.reference, Some(&login(WRONG)), None).await.is_err());
+    assert_eq!(asked(), 2);
+    assert!(client.digest(&pushed.reference, Some(&login(WRONG)), None).await.is_err());
+    assert_eq!(asked(), 3, "a refused login is asked again, never served another's token");
+    // Push rights are another scope.
+    client.retag(&pushed.reference, "2", Some(&login(PASSWORD)), None).await.expect("retag");
+    assert_eq!(asked(), 4);
+    client.retag(&pushed.reference, "3", Some(&login(PASSWORD)), None).await.expect("retag");
+    assert_eq!(asked(), 4);
+    // A client of its own keeps its own.
+    let other = RegistryClient::new(RegistryOptions::default());
+    other.digest(&pushed.reference, Some(&login(PASSWORD)), None).await.expect("digest");
+    assert_eq!(asked(), 5);
+}
+
+/// Two plans in one process (a watch's passes) ask the token service once:
+/// the pipeline keeps its registry client, tokens and all.
+#[tokio::test]
+async fn two_plans_in_one_process_ask_the_token_service_once() {
+    require_engine();
+    let reg = TestRegistry::with_token_auth(USER, PASSWORD);
+    let pushed = reg.push("busybox:1.36", "plans/app:1", Some((USER, PASSWORD)));
+    let _untag = Untag(pushed.reference.clone());
+    let repo = TestRepo::new("token-plans");
+    let key = keygen(&repo.state_dir());
+    age_encrypt(
+        &repo,
+        "reg",
+        &key.public,
+        &format!("kind: registry\nserver: {}\nusername: {USER}\npassword: {PASSWORD}\n", reg.host()),
+    );
+    repo.app("web", &format!("image: {}\npull: {{policy: always}}\n", pushed.reference));
+    let engine = DockerEngine::connect().await.expect("DockerEngine::connect");
+    let opts = berth::pipeline::LoadOptions { identity: Some(key.file.clone()) };
+    let before = reg.token_requests().len();
+    for _ in 0..2 {
+        let dir = repo.dir();
+        let o = opts.clone();
+        let loaded = tokio::task::spawn_blocking(move || berth::pipeline::load(&dir, &o)).await.unwrap().expect("load");
+        let plan =
+            berth::pipeline::plan(&engine, &loaded, berth::pipeline::PlanOptions::default()).await.expect("plan");
+        assert!(plan.unknowns.is_empty(), "{:?}", plan.unknowns);
+    }
+    let asked = reg.token_requests().split_off(before);
+    assert_eq!(asked.len(), 1, "{asked:?}");
+}

@@ -108,6 +108,11 @@ impl Watcher {
             .sum()
     }
 
+    /// Whether the process is still running (it has not exited).
+    pub fn running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
     /// SIGTERM; the exit code and how long it took.
     pub fn stop(&mut self) -> (Option<i32>, Duration) {
         let mut child = self.child.take().expect("running");
@@ -159,7 +164,7 @@ fn http(addr: &str, request: &str) -> (u16, String) {
     (code, body)
 }
 
-fn sleeper(extra: &str) -> String {
+pub fn sleeper(extra: &str) -> String {
     format!(
         "image: busybox:1.36\nprocesses:\n  web:\n    command: [\"sleep\", \"600\"]\nstop-grace-period: 1s\n{extra}"
     )
