@@ -96,7 +96,7 @@ BPBIG=bench-big-$TAG         # berth's project for the large repo
 CP=bench-compose-$TAG        # compose's project (distinct from berth's)
 LOG=$WORK/log
 : >"$LOG"
-export BERTH_STATE_DIR=$WORK/state   # berth's apply lock goes here, not in ~
+export BERTH_STATE_DIR=$WORK/state   # berth's state (a cache) goes here, not in ~
 export COMPOSE_HTTP_TIMEOUT=600      # compose 1.x gives up after 60 s by default
 # compose 1.x runs each service's container creation as a task nested inside
 # the service's own task, both under one global limit (64 by default): with
