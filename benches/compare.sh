@@ -74,14 +74,9 @@ unix://*) SOCK=${DOCKER_HOST:-unix:///var/run/docker.sock}; SOCK=${SOCK#unix://}
 esac
 docker info >/dev/null 2>&1 || die "no Docker engine answers (start one: bash tests/run.sh --no-run)"
 docker image inspect "$IMAGE" >/dev/null 2>&1 || die "$IMAGE is missing (bash tests/fixtures/make-images.sh)"
-if [[ -z $BERTH ]]; then
-    BERTH=$ROOT/target/release/berth
-    if [[ ! -x $BERTH ]]; then
-        say "building berth (cargo build --release)…"
-        (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
-    fi
-fi
-[[ -x $BERTH ]] || die "berth binary $BERTH is not executable"
+# shellcheck source=lib.sh
+source "$ROOT/benches/lib.sh"
+find_berth
 HF=
 if ((USE_HF)) && command -v hyperfine >/dev/null; then
     HF=$(command -v hyperfine)

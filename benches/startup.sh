@@ -54,14 +54,9 @@ say() { printf '%s\n' "$*" >&2; }
 die() { say "startup.sh: $*"; exit 1; }
 
 command -v git >/dev/null || die "git is missing"
-if [[ -z $BERTH ]]; then
-    BERTH=$ROOT/target/release/berth
-    if [[ ! -x $BERTH ]]; then
-        say "building berth (cargo build --release)…"
-        (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
-    fi
-fi
-[[ -x $BERTH ]] || die "berth binary $BERTH is not executable"
+# shellcheck source=lib.sh
+source "$ROOT/benches/lib.sh"
+find_berth
 [[ -z $BASELINE || -x $BASELINE ]] || die "baseline binary $BASELINE is not executable"
 HF=
 if ((USE_HF)) && command -v hyperfine >/dev/null && command -v jq >/dev/null; then

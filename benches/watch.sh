@@ -82,14 +82,9 @@ die() { say "watch.sh: $*"; exit 1; }
 for tool in docker git curl openssl python3; do
     command -v "$tool" >/dev/null || die "$tool is missing"
 done
-if [[ -z $BERTH ]]; then
-    BERTH=$ROOT/target/release/berth
-    if [[ ! -x $BERTH ]]; then
-        say "building berth (cargo build --release)…"
-        (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
-    fi
-fi
-[[ -x $BERTH ]] || die "berth binary $BERTH is not executable"
+# shellcheck source=lib.sh
+source "$ROOT/benches/lib.sh"
+find_berth
 REAL_GIT=$(command -v git)
 
 # ---------------------------------------------------------------- set-up ---
