@@ -110,7 +110,9 @@ BRIDGE=
 # (hundreds of concurrent exits are what deadlocks Docker 20.10.24's
 # libnetwork, see benches/README.md).
 project_down() {
-    docker ps -aq --filter "label=berth.project=$1" | xargs -r -n 10 timeout 300 docker rm -f >/dev/null
+    # A call that hangs (the deadlock) stops the removal instead of waiting on every batch.
+    docker ps -aq --filter "label=berth.project=$1" |
+        xargs -r -n 10 sh -c 'timeout 120 docker rm -f "$@" >/dev/null || exit 255' sh
     docker network rm "$1_default" >/dev/null 2>&1 || true
 }
 
@@ -151,6 +153,11 @@ cleanup() {
             sleep 0.1
         done
         kill -KILL "$ENGINE_PID" 2>/dev/null || true
+    fi
+    if [[ -n $ENGINE_PID ]]; then
+        # A killed engine leaves its containers' mounts: unmount them before removing the dir.
+        awk -v w="$WORK/engine/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r |
+            while read -r m; do umount -l "$m" 2>/dev/null || true; done
     fi
     [[ -z $BRIDGE ]] || ip link del "$BRIDGE" 2>/dev/null || true
     rm -rf "$WORK" 2>/dev/null || { sleep 2; rm -rf "$WORK" || say "could not remove $WORK"; }
