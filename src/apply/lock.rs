@@ -54,8 +54,7 @@ impl ProjectLock {
         waiting: impl Fn(&LockInfo),
     ) -> Result<Self, LockError> {
         let me = holder();
-        let start = Instant::now();
-        let mut told = false;
+        let mut wait = Wait::new(timeout);
         loop {
             match engine.try_lock(project, &me, LEASE).await? {
                 LockAttempt::Acquired { id } => {
@@ -72,16 +71,7 @@ impl ProjectLock {
                     // By id: if another waiter was quicker, this removes nothing of theirs.
                     engine.unlock(&info.id).await?;
                 }
-                LockAttempt::Held(info) => {
-                    if start.elapsed() >= timeout {
-                        return Err(busy(project, info, start.elapsed()));
-                    }
-                    if !told {
-                        waiting(&info);
-                        told = true;
-                    }
-                    tokio::time::sleep(POLL.min(timeout.saturating_sub(start.elapsed()))).await;
-                }
+                LockAttempt::Held(info) => wait.held(project, info, &waiting).await?,
             }
         }
     }
@@ -103,22 +93,40 @@ pub async fn wait_idle(
     timeout: Duration,
     waiting: impl Fn(&LockInfo),
 ) -> Result<(), LockError> {
-    let start = Instant::now();
-    let mut told = false;
+    let mut wait = Wait::new(timeout);
     loop {
         match engine.lock_of(project).await? {
-            Some(info) if !info.expired => {
-                if start.elapsed() >= timeout {
-                    return Err(busy(project, info, start.elapsed()));
-                }
-                if !told {
-                    waiting(&info);
-                    told = true;
-                }
-                tokio::time::sleep(POLL.min(timeout.saturating_sub(start.elapsed()))).await;
-            }
+            Some(info) if !info.expired => wait.held(project, info, &waiting).await?,
             _ => return Ok(()),
         }
+    }
+}
+
+/// Waiting out someone else's lock, up to a timeout: the holder is told once.
+struct Wait {
+    start: Instant,
+    timeout: Duration,
+    told: bool,
+}
+
+impl Wait {
+    fn new(timeout: Duration) -> Self {
+        Wait { start: Instant::now(), timeout, told: false }
+    }
+
+    /// `info` holds the lock: give up once the timeout passed, else tell
+    /// `waiting` (the first time) and sleep before the next look.
+    async fn held(&mut self, project: &str, info: LockInfo, waiting: &impl Fn(&LockInfo)) -> Result<(), LockError> {
+        let waited = self.start.elapsed();
+        if waited >= self.timeout {
+            return Err(busy(project, info, waited));
+        }
+        if !self.told {
+            waiting(&info);
+            self.told = true;
+        }
+        tokio::time::sleep(POLL.min(self.timeout.saturating_sub(waited))).await;
+        Ok(())
     }
 }
 
