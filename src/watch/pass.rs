@@ -100,11 +100,7 @@ pub(super) async fn check_fast_forward(
     head: &str,
     memory: &mut Memory,
 ) -> Result<(), Verdict> {
-    if memory.record.as_ref().is_none_or(|(p, _)| p != project) {
-        let p = project.to_string();
-        let rec = tokio::task::spawn_blocking(move || record::read(&p)).await.unwrap_or_default();
-        memory.record = Some((project.to_string(), rec));
-    }
+    memory.load_record(project).await;
     let Some(applied) =
         memory.record.as_ref().and_then(|(_, r)| r.applied.as_ref()).and_then(|a| a.source.commit.clone())
     else {
@@ -153,6 +149,17 @@ pub(super) struct Memory {
 }
 
 impl Memory {
+    /// Read `project`'s record from the state dir (off the async threads),
+    /// unless it is the one held.
+    async fn load_record(&mut self, project: &str) {
+        if self.record.as_ref().is_some_and(|(p, _)| p == project) {
+            return;
+        }
+        let p = project.to_string();
+        let rec = tokio::task::spawn_blocking(move || record::read(&p)).await.unwrap_or_default();
+        self.record = Some((project.to_string(), rec));
+    }
+
     pub fn new() -> Self {
         Memory {
             record: None,
@@ -184,11 +191,7 @@ pub(super) async fn run(
     let project = loaded.desired.project.clone();
     let identity = loaded.identity();
     let source = SourceRef { commit: commit.clone(), content: loaded.content().to_string(), at: status::now() };
-    if memory.record.as_ref().is_none_or(|(p, _)| *p != project) {
-        let p = project.clone();
-        let rec = tokio::task::spawn_blocking(move || record::read(&p)).await.unwrap_or_default();
-        memory.record = Some((project.clone(), rec));
-    }
+    memory.load_record(&project).await;
     shared.update(|s| {
         s.project = Some(project.clone());
         s.head = commit.clone().or(s.head.take());
